@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Markdown tables of a results JSON, written between markers in bench/README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+START = "<!-- bench-results:start -->"
+END = "<!-- bench-results:end -->"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _e2e_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    out = []
+    for r in rows:
+        s = r["shares_pct"]
+        out.append(
+            [
+                r["label"],
+                f"{r['raster']}²",
+                r["model"],
+                f"{r['tile']}/{r['overlap']}/{r['batch']}",
+                f"{r['tiles_inferred']}",
+                f"{r['overlap_waste']:.2f}",
+                f"{r['elapsed_s']:.1f}",
+                f"{r['raster_mpix_per_s']:.3f}",
+                f"{r['ratio_to_model_only']:.2f} ({r['ratio_to_model_only_excl_vectorise']:.2f})",
+                f"{s['infer']:.0f} / {s['blend_write']:.0f} / {s['vectorise']:.0f} / "
+                f"{s['other (setup, waiting for reader)']:.0f} ({s['read (reader thread, overlapped)']:.0f})",
+                f"{r['peak_rss_mb']:.0f}",
+                f"{r['polygon_count']}",
+            ]
+        )
+    return out
+
+
+E2E_HEADER = [
+    "run",
+    "raster",
+    "model",
+    "tile/overlap/batch",
+    "tiles",
+    "pixels pushed / raster",
+    "wall s",
+    "raster MPix/s",
+    "÷ model-only (w/o vectorise)",
+    "% infer / blend+write / vectorise / other (read, overlapped)",
+    "peak RSS MB",
+    "polygons",
+]
+
+
+def render(results: dict[str, Any], json_path: Path) -> str:
+    sysd = results["system"]
+    load = results["load_at_start"]
+    parts = [
+        f"Produced by `{results['command']}` "
+        f"({results['started_utc']} → {results.get('finished_utc', '?')}); "
+        f"raw numbers: `{json_path.name}`.",
+        "",
+        f"Machine `{sysd['machine']}`: {sysd['cpu_model']}, {sysd['cores']} cores, "
+        f"{(sysd['memory_total_mb'] or 0) / 1024:.0f} GiB; onnxruntime {sysd['versions']['onnxruntime']} "
+        f"({sysd['versions']['onnxruntime_dist']}), GDAL {sysd['versions']['gdal']}, "
+        f"numpy {sysd['versions']['numpy']}; "
+        f"intra-op threads {results['ort_settings']['intra_op_num_threads']}. Load average at start "
+        f"{load['loadavg_1_5_15']}"
+        + (f", **other busy processes: {len(load['busy'])}**" if load["busy"] else "")
+        + ".",
+        "",
+        "Models: "
+        + "; ".join(
+            f"`{k}` = {v['label']} ({v['variant'] or v['network']}, width {v['width']}, "
+            f"tile {v['tile_size']}, overlap {v['overlap']})"
+            for k, v in results["models"].items()
+        )
+        + ".",
+    ]
+    if results["model_only"]:
+        rows = [
+            [
+                r["model"],
+                r["provider"],
+                r["tile"],
+                r["batch"],
+                f"{r['tiles_per_s']:.3f}",
+                f"{r['mpix_per_s']:.3f}",
+                f"{r['gmacs_per_tile']:.2f}",
+                f"{r['gflops_per_s']:.1f}",
+            ]
+            for r in results["model_only"]
+        ]
+        parts += [
+            "",
+            "**Model only** (onnxruntime `session.run` on random tiles, median of ≥3 runs after a warm-up):",
+            "",
+            _table(["model", "provider", "tile", "batch", "tiles/s", "MPix/s", "GMAC/tile", "GFLOP/s"], rows),
+        ]
+    if results["e2e"]:
+        parts += [
+            "",
+            "**End to end** (`core.engine.run_detection`, polygons to GeoPackage, one child process per run; "
+            '"÷ model-only" = pixels pushed through the model per second ÷ model-only MPix/s at the same '
+            "tile and batch):",
+            "",
+            _table(E2E_HEADER, _e2e_rows(results["e2e"])),
+        ]
+    if results["deepness"]:
+        parts += [
+            "",
+            "**Deepness peer comparison** (width-16 DA-U-Net, same raster size, same 2 cores; "
+            "Deepness itself cannot run here, its ~20 s is the stated reference):",
+            "",
+            _table(
+                ["speed-up vs 20 s", *E2E_HEADER],
+                [
+                    [f"{r.get('speedup_vs_deepness') or '-'}×", *row]
+                    for r, row in zip(results["deepness"], _e2e_rows(results["deepness"]))
+                ],
+            ),
+        ]
+    q = results.get("qgis")
+    if q and "skipped" not in q:
+        parts += [
+            "",
+            f"**QGIS overhead** ({q['raster']}², `{q['model']}`): QGIS start-up {q['qgis_startup_s']:.1f} s; "
+            f"`processing.run` {q['processing_run_s']:.1f} s of which the engine "
+            f"{q['engine_elapsed_s']:.1f} s "
+            f"(overhead {q['overhead_s']:.2f} s); peak RSS {q['peak_rss_mb']:.0f} MB.",
+        ]
+    if results["notes"]:
+        parts += ["", "Notes: " + " ".join(results["notes"])]
+    return "\n".join(parts)
+
+
+def update_readme(readme: Path, results: dict[str, Any], json_path: Path) -> None:
+    text = readme.read_text() if readme.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{render(results, json_path)}\n{END}{tail}")

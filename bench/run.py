@@ -1,0 +1,396 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``make bench`` (``python -m bench.run``): measure and print, never assert.
+
+Parts (``--parts``, default all):
+
+* ``model``: onnxruntime alone on full tiles, per provider, batch size and tile size, with the
+  model's FLOPs per tile (counted from the ONNX graph) and the GFLOP/s reached;
+* ``e2e``: ``core.engine.run_detection`` (what ``landslides:detect`` runs) on generated rasters of
+  ``--sizes``, one child process per run (own peak RSS), with the share of each stage and the ratio
+  to model-only throughput on the pixels actually pushed through the model;
+* ``deepness``: the same-model, same-raster comparison with the Deepness peer reference (width-16
+  DA-U-Net, 4096 x 4096, 512 tiles, 15 % overlap, ~20 s on 2 cores), at Deepness's settings and at
+  our best settings;
+* ``qgis``: one ``processing.run("landslides:detect")`` in headless QGIS (the QGIS overhead).
+
+Results go to ``bench/results/<date>-<machine>.json`` and a Markdown table in ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import onnx  # noqa: E402
+
+from core.model_metadata import parse_metadata  # noqa: E402
+from core.tiling import make_grid, round_up  # noqa: E402
+
+from . import sysinfo  # noqa: E402
+from .e2e import run_child  # noqa: E402
+from .model_only import Sessions, devices_to_measure, measure  # noqa: E402
+from .models import SHIPPED, TMP, resolve_model  # noqa: E402
+from .rasters import make_raster, raster_path  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+DEEPNESS = {
+    "raster": 4096,
+    "tile": 512,
+    "overlap_pct": 15,
+    "seconds": 20.0,
+    "onnx_share": (0.87, 0.90),
+    "rss_mb": 650,
+}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--model", default="auto", help="auto (shipped, else daunet16), shipped, daunet16, tiny or a path"
+    )
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="provider(s) to measure")
+    p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (0: its default)")
+    p.add_argument("--parts", default="model,e2e,deepness,qgis")
+    p.add_argument("--batches", type=_ints, default=[1, 2, 4, 8], help="model-only batch sizes at 512")
+    p.add_argument("--tiles", type=_ints, default=[1024, 2048], help="larger model-only tile sizes (batch 1)")
+    p.add_argument("--sizes", type=_ints, default=[2048, 8192, 16384], help="end-to-end raster sizes")
+    p.add_argument("--batch", type=int, default=4, help="end-to-end batch size (the tool's default)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=15.0,
+        help="an end-to-end size estimated to take longer runs with --big-model instead (labelled)",
+    )
+    p.add_argument("--big-model", default="tiny", help="model for sizes over --max-minutes")
+    p.add_argument("--min-time", type=float, default=3.0, help="seconds of repeats per model-only point")
+    p.add_argument("--profile", action="store_true", help="cProfile the first end-to-end run")
+    p.add_argument("--quick", action="store_true", help="smoke test: small sizes, short timings")
+    p.add_argument(
+        "--out", type=Path, default=None, help="results JSON (default bench/results/<date>-<machine>.json)"
+    )
+    p.add_argument(
+        "--no-readme", action="store_true", help="do not rewrite the results table in bench/README.md"
+    )
+    args = p.parse_args(argv)
+    args.parts = {s.strip() for s in args.parts.split(",") if s.strip()}
+    if args.model == "auto":
+        args.model = "shipped" if SHIPPED.exists() else "daunet16"
+    if args.quick:
+        args.batches, args.tiles, args.sizes, args.min_time = [1, 2], [768], [1024], 0.5
+        args.no_readme = True
+        args.out = args.out or TMP / "quick-results.json"
+    return args
+
+
+def model_tiling(model: Path) -> tuple[int, int, int]:
+    """(tile, overlap, size divisor) recorded in the model's metadata."""
+    props = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
+    info = parse_metadata(props)
+    return int(info.tile_size or 512), int(info.overlap), max(1, int(info.size_divisor or 1))
+
+
+def grid_for(size: int, tile: int, overlap: int, div: int) -> tuple[int, int, int]:
+    """(tile count, padded tile height, width) of the engine's grid over a size x size raster."""
+    grid = make_grid(size, size, tile, overlap, div)
+    return grid.count, grid.rows.padded, grid.cols.padded
+
+
+def fitted_tile(size: int, max_tile: int, overlap: int, div: int) -> int:
+    """The smallest tile (multiple of ``div``) that covers ``size`` with as few tiles as ``max_tile``.
+
+    The engine's last tile is shifted back to the raster edge: with a tile that does not fit, the
+    last two tiles overlap by far more than ``overlap`` and that compute is wasted.
+    """
+    n = max(1, math.ceil((size - overlap) / (max_tile - overlap)))
+    return min(round_up(math.ceil((size - overlap) / n) + overlap, div), round_up(size, div))
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.results: dict[str, Any] = {
+            "command": "python -m bench.run " + " ".join(sys.argv[1:]),
+            "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "system": sysinfo.describe(),
+            "load_at_start": sysinfo.load(),
+            "ort_settings": {
+                "session": "core.runtime.create_session (ORT_ENABLE_ALL graph optimisation, default arena)",
+                "intra_op_num_threads": args.threads,
+                "device_requested": args.device,
+            },
+            "models": {},
+            "model_only": [],
+            "e2e": [],
+            "deepness": [],
+            "qgis": None,
+            "notes": [],
+        }
+        self.sessions: dict[str, Sessions] = {}
+        self.ref_cache: dict[tuple[str, str, int, int, int], dict[str, Any]] = {}
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def model(self, name: str) -> tuple[Path, str]:
+        path, label = resolve_model(name)
+        if name not in self.results["models"]:
+            tile, overlap, div = model_tiling(path)
+            props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+            info = parse_metadata(props)
+            self.results["models"][name] = {
+                "path": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+                "label": label,
+                "network": info.network,
+                "variant": info.variant,
+                "width": info.width,
+                "parameters": int(json.loads(props["bench_parameters"]))
+                if "bench_parameters" in props
+                else None,
+                "tile_size": tile,
+                "overlap": overlap,
+                "size_divisor": div,
+                "file_mb": round(path.stat().st_size / 2**20, 2),
+            }
+        return path, label
+
+    def sessions_for(self, name: str) -> Sessions:
+        if name not in self.sessions:
+            self.sessions[name] = Sessions(self.model(name)[0])
+        return self.sessions[name]
+
+    def model_only(self, name: str, device: str, tile: int | tuple[int, int], batch: int) -> dict[str, Any]:
+        """Model-only point, measured once per (model, device, tile, batch) and cached."""
+        th, tw = (tile, tile) if isinstance(tile, int) else tile
+        key = (name, device, th, tw, batch)
+        if key not in self.ref_cache:
+            m = measure(
+                self.sessions_for(name), device, self.args.threads, (th, tw), batch, self.args.min_time
+            )
+            row = {"model": name, **m.as_dict()}
+            self.ref_cache[key] = row
+            self.results["model_only"].append(row)
+            print(
+                f"  model-only {name:9s} {device:4s} tile {row['tile']!s:>9s} batch {batch}: "
+                f"{row['tiles_per_s']:7.3f} tiles/s {row['mpix_per_s']:7.3f} MPix/s "
+                f"{row['gflops_per_s']:6.1f} GFLOP/s ({row['gmacs_per_tile']:.2f} GMAC/tile, "
+                f"{row['runs']} runs)",
+                flush=True,
+            )
+        return self.ref_cache[key]
+
+    def e2e(
+        self,
+        name: str,
+        size: int,
+        tile: int | None,
+        overlap: int | None,
+        batch: int,
+        label: str,
+        profile: bool = False,
+    ) -> dict[str, Any]:
+        path, _ = self.model(name)
+        m_tile, m_overlap, div = model_tiling(path)
+        tile_eff = round_up(tile or m_tile, div)
+        overlap_eff = m_overlap if overlap is None else overlap
+        tiles, th, tw = grid_for(size, tile_eff, overlap_eff, div)
+        raster = make_raster(raster_path(TMP, size), size)
+        ref = self.model_only(
+            name, self.args.device if self.args.device != "auto" else "cpu", (th, tw), batch
+        )
+        prof = TMP / f"profile-{name}-{size}-{tile_eff}.txt" if profile else None
+        device = "cpu" if self.args.device == "auto" else self.args.device
+        print(
+            f"  e2e {label}: {size}x{size}, {name}, tile {tile_eff} overlap {overlap_eff} batch {batch}, "
+            f"{tiles} tiles (est. {tiles / ref['tiles_per_s']:.0f} s of inference) ...",
+            flush=True,
+        )
+        load_before = sysinfo.load()
+        rec = run_child(raster, path, tile_eff, overlap_eff, batch, self.args.threads, device, prof)
+        elapsed = rec["elapsed_s"]
+        pushed_mpix = rec["tiles_inferred"] * th * tw / 1e6
+        t = rec["timings_s"]
+        other = elapsed - t["infer"] - t["blend_write"] - t["vectorise"]
+        row = {
+            "label": label,
+            "model": name,
+            "raster": size,
+            "raster_mpix": round(size * size / 1e6, 3),
+            "tile": tile_eff,
+            "overlap": overlap_eff,
+            "batch": batch,
+            "threads": self.args.threads,
+            **rec,
+            "tile_hw": [th, tw],
+            "pushed_mpix": round(pushed_mpix, 3),
+            "overlap_waste": round(pushed_mpix / (size * size / 1e6), 3),
+            "raster_mpix_per_s": round(size * size / 1e6 / elapsed, 4),
+            "pushed_mpix_per_s": round(pushed_mpix / elapsed, 4),
+            "model_only_mpix_per_s": ref["mpix_per_s"],
+            "ratio_to_model_only": round(pushed_mpix / elapsed / ref["mpix_per_s"], 3),
+            "ratio_to_model_only_excl_vectorise": round(
+                pushed_mpix / max(elapsed - t["vectorise"], 1e-9) / ref["mpix_per_s"], 3
+            ),
+            "shares_pct": {
+                "infer": round(100 * t["infer"] / elapsed, 1),
+                "blend_write": round(100 * t["blend_write"] / elapsed, 1),
+                "vectorise": round(100 * t["vectorise"] / elapsed, 1),
+                "other (setup, waiting for reader)": round(100 * other / elapsed, 1),
+                "read (reader thread, overlapped)": round(100 * t["read"] / elapsed, 1),
+            },
+            "polygons_per_mpix": round(rec["polygon_count"] / (size * size / 1e6), 1),
+            "load_before": load_before,
+        }
+        if prof:
+            row["profile"] = str(prof.relative_to(ROOT))
+        print(
+            f"    {elapsed:8.1f} s  {row['raster_mpix_per_s']:.3f} raster MPix/s  ratio to model-only "
+            f"{row['ratio_to_model_only']:.2f} ({row['ratio_to_model_only_excl_vectorise']:.2f} "
+            f"without vectorising)  peak RSS {rec['peak_rss_mb']:.0f} MB  shares {row['shares_pct']}  "
+            f"{rec['polygon_count']} polygons",
+            flush=True,
+        )
+        return row
+
+    # --- parts -----------------------------------------------------------------------------------
+
+    def part_model(self) -> None:
+        print("Model-only throughput (onnxruntime, random input):", flush=True)
+        names = [self.args.model]
+        if self.args.model != "daunet16" and "deepness" in self.args.parts:
+            names.append("daunet16")  # the Deepness comparison model
+        for device in devices_to_measure(self.args.device):
+            for name in names:
+                tile = model_tiling(self.model(name)[0])[0]
+                for batch in self.args.batches:
+                    self.model_only(name, device, tile, batch)
+                for big in self.args.tiles:
+                    self.model_only(name, device, big, 1)
+
+    def part_e2e(self) -> None:
+        print("End-to-end detection (core.engine.run_detection, one child process per run):", flush=True)
+        name = self.args.model
+        path, _ = self.model(name)
+        tile, overlap, div = model_tiling(path)
+        device = "cpu" if self.args.device == "auto" else self.args.device
+        ref = self.model_only(name, device, tile, self.args.batch)
+        for i, size in enumerate(sorted(self.args.sizes)):
+            tiles = grid_for(size, tile, overlap, div)[0]
+            estimate_min = tiles / ref["tiles_per_s"] * 1.15 / 60
+            use = name
+            if estimate_min > self.args.max_minutes:
+                use = self.args.big_model
+                note = (
+                    f"{size}x{size} with {name} was estimated at {estimate_min:.0f} min "
+                    f"(> {self.args.max_minutes:g}): run with --big-model {use} instead "
+                    "(memory scaling; not the real model's speed)"
+                )
+                print("  " + note, flush=True)
+                self.results["notes"].append(note)
+            label = "scaling" if use == name else f"scaling ({use}: memory only)"
+            self.results["e2e"].append(
+                self.e2e(use, size, None, None, self.args.batch, label, profile=self.args.profile and i == 0)
+            )
+
+    def part_deepness(self) -> None:
+        size = 512 * 2 if self.args.quick else DEEPNESS["raster"]
+        print(f"Deepness peer comparison (daunet16, {size}x{size}, 2 cores; reference ~20 s):", flush=True)
+        name = "daunet16"
+        _, _, div = model_tiling(self.model(name)[0])
+        overlap = round(DEEPNESS["tile"] * DEEPNESS["overlap_pct"] / 100)
+        runs = [self.e2e(name, size, DEEPNESS["tile"], overlap, self.args.batch, "Deepness settings")]
+        # Best settings: the largest measured tile that fits the raster in the fewest tiles; pick the
+        # one whose model-only throughput predicts the shortest time.
+        device = "cpu" if self.args.device == "auto" else self.args.device
+        best, best_est = None, math.inf
+        for max_tile in sorted({DEEPNESS["tile"], *self.args.tiles}):
+            tile = fitted_tile(size, max_tile, overlap, div)
+            tiles, th, tw = grid_for(size, tile, overlap, div)
+            ref = self.model_only(name, device, max_tile, 1)  # throughput at about that tile size
+            est = tiles * th * tw / 1e6 / ref["mpix_per_s"]
+            print(f"    candidate tile {tile} (<= {max_tile}): {tiles} tiles, est. {est:.1f} s", flush=True)
+            if est < best_est:
+                best, best_est = tile, est
+        assert best is not None
+        runs.append(self.e2e(name, size, best, overlap, 1, "our best settings"))
+        for row in runs:
+            row["deepness_reference_s"] = DEEPNESS["seconds"] if size == DEEPNESS["raster"] else None
+            if row["deepness_reference_s"]:
+                row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
+        self.results["deepness"] = runs
+
+    def part_qgis(self) -> None:
+        from .qgis_run import run_child as qgis_child
+
+        size = 1024 if self.args.quick else 2048
+        path, _ = self.model(self.args.model)
+        raster = make_raster(raster_path(TMP, size), size)
+        print(f"QGIS overhead: processing.run('landslides:detect') on {size}x{size} ...", flush=True)
+        try:
+            rec = qgis_child(raster.resolve(), path.resolve(), self.args.threads, self.args.batch)
+        except (RuntimeError, OSError) as exc:
+            print(f"  skipped: {exc}", flush=True)
+            self.results["qgis"] = {"skipped": str(exc)[-500:]}
+            return
+        rec.update({"raster": size, "model": self.args.model})
+        print(f"    {rec}", flush=True)
+        self.results["qgis"] = rec
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def save(self) -> Path:
+        self.results["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.results["load_at_end"] = sysinfo.load()
+        out = (
+            self.args.out
+            or RESULTS / f"{dt.date.today().isoformat()}-{self.results['system']['machine']}.json"
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(self.results, indent=1) + "\n")
+        return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    bench = Bench(args)
+    system, load = bench.results["system"], bench.results["load_at_start"]
+    print(
+        f"{system['machine']}: {system['cpu_model']}, {system['cores']} cores, onnxruntime "
+        f"{system['versions']['onnxruntime']}, GDAL {system['versions']['gdal']}, "
+        f"numpy {system['versions']['numpy']}"
+    )
+    print(f"load average {load['loadavg_1_5_15']}", flush=True)
+    if load["busy"]:
+        print("WARNING: other CPU-heavy processes are running; the numbers below are not clean:")
+        for line in load["busy"]:
+            print("   " + line)
+    t0 = time.perf_counter()
+    for part in ("model", "e2e", "deepness", "qgis"):
+        if part in args.parts:
+            getattr(bench, f"part_{part}")()
+            bench.save()  # keep what was measured even if a later part fails
+    out = bench.save()
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    print(f"Results: {shown} ({time.perf_counter() - t0:.0f} s)")
+    if not args.no_readme:
+        from .report import update_readme
+
+        update_readme(README, bench.results, out)
+        print(f"Table updated in {README.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

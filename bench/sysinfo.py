@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What machine and software a benchmark ran on, and what else was loading the CPU."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# Command-line fragments of processes that make CPU numbers meaningless while they run.
+BUSY_PATTERNS = ("model.train", "pytest", "qgis_process")
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else "unknown"
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def machine_name() -> str:
+    """``cpu<cores>-<hostname>`` or ``gpu-...``: the results file is named after it."""
+    host = re.sub(r"[^a-z0-9]+", "-", socket.gethostname().lower()).strip("-") or "host"
+    return f"cpu{usable_cores()}-{host}"
+
+
+def busy_processes() -> list[str]:
+    """Other processes (training runs, test suites) that compete for the cores, from /proc."""
+    found = []
+    me = os.getpid()
+    for entry in Path("/proc").glob("[0-9]*"):
+        if int(entry.name) in (me, os.getppid()):
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if any(p in cmd for p in BUSY_PATTERNS) and "bench." not in cmd:
+            found.append(f"{entry.name}: {cmd[:160]}")
+    return sorted(found)
+
+
+def load() -> dict[str, Any]:
+    one, five, fifteen = os.getloadavg()
+    return {"loadavg_1_5_15": [round(one, 2), round(five, 2), round(fifteen, 2)], "busy": busy_processes()}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def memory_total_mb() -> float | None:
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None
+
+
+def describe() -> dict[str, Any]:
+    import numpy
+    import onnxruntime
+    from osgeo import gdal
+
+    return {
+        "machine": machine_name(),
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "cores": usable_cores(),
+        "memory_total_mb": memory_total_mb(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {
+            "onnxruntime": onnxruntime.__version__,
+            "onnxruntime_dist": "onnxruntime-gpu" if _version("onnxruntime-gpu") else "onnxruntime",
+            "gdal": gdal.__version__,
+            "numpy": numpy.__version__,
+            "onnx": _version("onnx"),
+            "torch (export only)": _version("torch"),
+        },
+        "ort_available_providers": onnxruntime.get_available_providers(),
+    }
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory (VmHWM), in MiB."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else None

@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Small GDAL/OGR helpers shared by the core: opening with clear errors, grids, windows and units.
+
+The helpers work whether or not the caller enabled GDAL exceptions (``gdal.UseExceptions``): the
+plugin must not change that global state inside QGIS, but tests and other plugins may set it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from osgeo import gdal, ogr, osr
+
+from .errors import DetectionError
+
+# Probability rasters: float32 0..1, nodata -1, tiled and compressed; 256-pixel blocks that the
+# engine writes in whole block rows so no compressed block is ever rewritten.
+PROBABILITY_NODATA = -1.0
+BLOCK = 256
+GTIFF_OPTIONS = [
+    "TILED=YES",
+    f"BLOCKXSIZE={BLOCK}",
+    f"BLOCKYSIZE={BLOCK}",
+    "COMPRESS=DEFLATE",
+    "ZLEVEL=1",
+    "BIGTIFF=IF_SAFER",
+    "NUM_THREADS=ALL_CPUS",
+]
+
+
+@contextlib.contextmanager
+def quiet_gdal() -> Iterator[None]:
+    """Silence GDAL's own error printing in this thread (we raise our own messages instead)."""
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
+def last_error(default: str = "unknown GDAL error") -> str:
+    return gdal.GetLastErrorMsg() or default
+
+
+def open_raster(path: str, update: bool = False) -> gdal.Dataset:
+    """Open ``path`` as a raster or raise DetectionError saying why and what to do."""
+    path = str(path)
+    if not path.startswith("/vsi") and not os.path.exists(path):
+        raise DetectionError(
+            f"The raster '{path}' does not exist. Choose an existing orthophoto (e.g. GeoTIFF)."
+        )
+    gdal.ErrorReset()
+    try:
+        with quiet_gdal():
+            ds = gdal.OpenEx(path, (gdal.OF_UPDATE if update else 0) | gdal.OF_RASTER)
+    except RuntimeError as exc:
+        ds, msg = None, str(exc)
+    else:
+        msg = last_error("not a raster format GDAL can read")
+    if ds is None or ds.RasterCount == 0:
+        raise DetectionError(
+            f"'{path}' cannot be opened as a raster ({msg}). Choose an orthophoto in a format GDAL reads "
+            "(GeoTIFF, JPEG2000, VRT, ...)."
+        )
+    return ds
+
+
+def open_vector(path: str) -> Any:
+    path = str(path)
+    try:
+        with quiet_gdal():
+            ds = gdal.OpenEx(path, gdal.OF_VECTOR)
+    except RuntimeError:
+        ds = None
+    if ds is None or ds.GetLayerCount() == 0:
+        raise DetectionError(
+            f"'{path}' cannot be opened as a polygon layer. Choose a GeoPackage, Shapefile or GeoJSON file."
+        )
+    return ds
+
+
+def dataset_srs(ds: gdal.Dataset) -> osr.SpatialReference | None:
+    wkt = ds.GetProjection()
+    if not wkt:
+        return None
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def has_georeference(ds: gdal.Dataset) -> bool:
+    return bool(ds.GetProjection())
+
+
+@dataclass
+class Window:
+    """A pixel window of a raster: offsets and sizes."""
+
+    xoff: int
+    yoff: int
+    xsize: int
+    ysize: int
+
+
+def window_geotransform(gt: tuple[float, ...], window: Window) -> tuple[float, ...]:
+    x = gt[0] + window.xoff * gt[1] + window.yoff * gt[2]
+    y = gt[3] + window.xoff * gt[4] + window.yoff * gt[5]
+    return (x, gt[1], gt[2], y, gt[4], gt[5])
+
+
+def extent_window(ds: gdal.Dataset, extent: tuple[float, float, float, float]) -> Window:
+    """Pixels of ``ds`` whose area intersects ``extent`` (xmin, ymin, xmax, ymax in the raster CRS)."""
+    xmin, ymin, xmax, ymax = (float(v) for v in extent)
+    if not (xmax > xmin and ymax > ymin):
+        raise DetectionError(f"The extent {extent} is empty. Give xmin < xmax and ymin < ymax.")
+    inv = gdal.InvGeoTransform(ds.GetGeoTransform())
+    cols, rows = [], []
+    for x, y in ((xmin, ymin), (xmin, ymax), (xmax, ymin), (xmax, ymax)):
+        cols.append(inv[0] + x * inv[1] + y * inv[2])
+        rows.append(inv[3] + x * inv[4] + y * inv[5])
+    eps = 1e-6  # an extent snapped to pixel edges must not grab the neighbouring pixel
+    c0 = max(0, math.floor(min(cols) + eps))
+    c1 = min(ds.RasterXSize, math.ceil(max(cols) - eps))
+    r0 = max(0, math.floor(min(rows) + eps))
+    r1 = min(ds.RasterYSize, math.ceil(max(rows) - eps))
+    if c1 <= c0 or r1 <= r0:
+        raise DetectionError(
+            f"The extent {extent} does not overlap the raster. Choose an extent inside the raster "
+            "(in the raster's coordinate reference system)."
+        )
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def linear_unit_m(srs: osr.SpatialReference | None) -> float:
+    if srs is None or srs.IsGeographic():
+        return 1.0
+    return float(srs.GetLinearUnits() or 1.0)
+
+
+def pixel_size_m(ds: gdal.Dataset) -> float | None:
+    """Mean pixel size in metres (approximate for geographic CRSs), None without a CRS."""
+    srs = dataset_srs(ds)
+    if srs is None:
+        return None
+    gt = ds.GetGeoTransform()
+    size = (math.hypot(gt[1], gt[4]) + math.hypot(gt[2], gt[5])) / 2.0
+    if srs.IsGeographic():
+        lat = gt[3] + gt[5] * ds.RasterYSize / 2.0
+        return size * 111_320.0 * max(math.cos(math.radians(lat)), 1e-6)
+    return size * linear_unit_m(srs)
+
+
+def create_probability_raster(path: str, like: gdal.Dataset, window: Window) -> gdal.Dataset:
+    """The float32 probability GeoTIFF on ``window`` of ``like``'s grid (nodata -1)."""
+    driver = gdal.GetDriverByName("GTiff")
+    try:
+        with quiet_gdal():
+            ds = driver.Create(
+                str(path), window.xsize, window.ysize, 1, gdal.GDT_Float32, options=GTIFF_OPTIONS
+            )
+    except RuntimeError as exc:
+        ds, msg = None, str(exc)
+    else:
+        msg = last_error()
+    if ds is None:
+        raise DetectionError(
+            f"The probability raster '{path}' cannot be created ({msg}). Choose a writable folder."
+        )
+    gt = like.GetGeoTransform(can_return_null=True)
+    if gt is not None:
+        ds.SetGeoTransform(window_geotransform(gt, window))
+    if like.GetProjection():
+        ds.SetProjection(like.GetProjection())
+    band = ds.GetRasterBand(1)
+    band.SetNoDataValue(PROBABILITY_NODATA)
+    band.SetDescription("landslide probability")
+    return ds
+
+
+def layer_in_srs(path: str, srs: osr.SpatialReference | None) -> tuple[Any, Any]:
+    """(datasource, layer) of the polygons in ``path`` reprojected to ``srs`` (in memory when needed)."""
+    ds = open_vector(path)
+    layer = ds.GetLayer(0)
+    layer_srs = layer.GetSpatialRef()
+    if srs is None or layer_srs is None or layer_srs.IsSame(srs):
+        return ds, layer
+    mem = gdal.VectorTranslate("", ds, format="Memory", dstSRS=srs.ExportToWkt(), reproject=True)
+    if mem is None:
+        raise DetectionError(f"The polygons in '{path}' cannot be reprojected to the raster CRS.")
+    return mem, mem.GetLayer(0)
+
+
+def ogr_memory_layer(
+    name: str, srs: osr.SpatialReference | None, geom_type: int = ogr.wkbPolygon
+) -> tuple[Any, Any]:
+    ds = ogr.GetDriverByName("Memory").CreateDataSource(name)
+    return ds, ds.CreateLayer(name, srs, geom_type)

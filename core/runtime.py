@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""onnxruntime sessions: execution provider choice (CUDA or CPU) with an honest reason, and model checks.
+
+What a session *actually* runs on is read from ``session.get_providers()``: onnxruntime-gpu lists
+``CUDAExecutionProvider`` as available even when the CUDA libraries are missing and silently falls
+back to CPU. To explain *why*, the CUDA provider library is loaded with ``ctypes`` first: the
+loader's message names the exact missing library (e.g. ``libcublasLt.so.13``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import io
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DetectionError
+
+CUDA_HELP = (
+    "Install the NVIDIA driver, CUDA 13 and cuDNN 9 (see onnxruntime.ai/docs/execution-providers/"
+    "CUDA-ExecutionProvider.html), or pip-install the nvidia-* CUDA 13 wheels (e.g. nvidia-cublas, "
+    "nvidia-cuda-runtime, nvidia-cudnn-cu13) into QGIS's Python, or choose device 'cpu'."
+)
+_DRIVER_LIBS = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1",)
+# A 96-byte ONNX model (Relu on 1x1x1x1) used to ask onnxruntime which provider really starts.
+_PROBE_MODEL = base64.b64decode(
+    "CAcSBXByb2JlOk8KDAoBeBIBeSIEUmVsdRIFcHJvYmVaGwoBeBIWChQIARIQCgIIAQoCCAEKAggBCgIIAWIbCgF5EhYKFAgB"
+    "EhAKAggBCgIIAQoCCAEKAggBQgQKABAN"
+)
+
+
+@dataclass
+class ProviderReport:
+    requested: str  # 'auto' | 'cuda' | 'cpu'
+    used: str  # 'CUDA' | 'CPU'
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.used} ({self.reason})"
+
+
+def _import_ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:  # pragma: no cover - depends on the user's installation
+        raise DetectionError(
+            f"onnxruntime is not installed in QGIS's Python ({exc}). Install it with "
+            "'python -m pip install onnxruntime-gpu' (or 'onnxruntime' for CPU only) in the OSGeo4W "
+            "shell / QGIS Python, then restart QGIS."
+        ) from exc
+    return onnxruntime
+
+
+_preloaded = False
+_preload_lock = threading.Lock()
+
+
+def _preload_cuda_dlls(ort: Any) -> str:
+    """Let onnxruntime load NVIDIA libraries from pip packages (torch's, nvidia-*); returns its chatter."""
+    global _preloaded
+    with _preload_lock:
+        if _preloaded or not hasattr(ort, "preload_dlls"):
+            return ""
+        _preloaded = True
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            try:
+                ort.preload_dlls()
+            except Exception as exc:  # a failed preload only means "not from pip packages"
+                buffer.write(str(exc))
+        return buffer.getvalue()
+
+
+def _short_loader_error(message: str) -> str:
+    """'libcublasLt.so.13: cannot open shared object file: ...' -> 'libcublasLt.so.13 not found'."""
+    text = message.strip()
+    if ": cannot open shared object file" in text:
+        return text.split(": cannot open shared object file")[0].split(": ")[-1].strip() + " not found"
+    return text.splitlines()[0] if text else "unknown loader error"
+
+
+def cuda_problem(ort: Any | None = None) -> str | None:
+    """Why the CUDA provider cannot load here, or None when its libraries load (cheap, cached by the OS)."""
+    ort = ort or _import_ort()
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return (
+            "this onnxruntime build has no CUDA provider (install the 'onnxruntime-gpu' package instead of "
+            "'onnxruntime')"
+        )
+    _preload_cuda_dlls(ort)
+    problems = []
+    for name in _DRIVER_LIBS:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            problems.append(f"no NVIDIA driver ({name} not found)")
+    capi = os.path.join(os.path.dirname(ort.__file__), "capi")
+    provider = (
+        "onnxruntime_providers_cuda.dll" if sys.platform == "win32" else "libonnxruntime_providers_cuda.so"
+    )
+    path = os.path.join(capi, provider)
+    if os.path.exists(path):
+        try:
+            ctypes.CDLL(
+                os.path.join(
+                    capi,
+                    "libonnxruntime_providers_shared.so"
+                    if sys.platform != "win32"
+                    else "onnxruntime_providers_shared.dll",
+                )
+            )
+            ctypes.CDLL(path)
+        except OSError as exc:
+            problems.insert(0, _short_loader_error(str(exc)))
+    return "; ".join(problems) if problems else None
+
+
+def _session_options(ort: Any, threads: int) -> Any:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: the fallback reason is reported by us, not on stderr
+    if threads > 0:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+def _new_session(ort: Any, model: str | bytes, providers: list[str], threads: int) -> Any:
+    return ort.InferenceSession(model, sess_options=_session_options(ort, threads), providers=providers)
+
+
+def _open_model_error(model_path: str, exc: Exception) -> DetectionError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DetectionError(
+        f"The model '{model_path}' cannot be read as an ONNX model ({detail}). The file is corrupt, "
+        "truncated or not an ONNX model: download or export it again (model/export.py writes valid models)."
+    )
+
+
+def _dims(shape: Any) -> list[Any]:
+    return list(shape) if shape is not None else []
+
+
+def check_model_io(session: Any, model_path: str) -> None:
+    """One float input N x C x H x W and an N x 1 x H x W float output, or DetectionError."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    fix = (
+        "Use a segmentation model with one float32 input N x C x H x W and one output N x 1 x H x W "
+        "holding the landslide probability (export it with model/export.py)."
+    )
+    if len(inputs) != 1:
+        raise DetectionError(f"The model '{model_path}' has {len(inputs)} inputs, expected 1. {fix}")
+    shape = _dims(inputs[0].shape)
+    if len(shape) != 4:
+        raise DetectionError(
+            f"The model '{model_path}' input '{inputs[0].name}' has shape {shape} (rank {len(shape)}), "
+            f"not N x C x H x W. {fix}"
+        )
+    if inputs[0].type != "tensor(float)":
+        raise DetectionError(f"The model '{model_path}' input is {inputs[0].type}, not tensor(float). {fix}")
+    if not outputs:
+        raise DetectionError(f"The model '{model_path}' has no output. {fix}")
+    out = _dims(outputs[0].shape)
+    if len(out) != 4 or (isinstance(out[1], int) and out[1] != 1) or outputs[0].type != "tensor(float)":
+        raise DetectionError(
+            f"The model '{model_path}' output '{outputs[0].name}' is {outputs[0].type} {out}, not a float "
+            f"N x 1 x H x W probability map. {fix}"
+        )
+
+
+def create_session(model_path: str, device: str = "auto", threads: int = 0) -> tuple[Any, ProviderReport]:
+    """An onnxruntime session for ``model_path`` on ``device`` ('auto', 'cuda' or 'cpu')."""
+    device = (device or "auto").lower()
+    if device not in ("auto", "cuda", "cpu"):
+        raise DetectionError(f"Unknown device '{device}'. Use 'auto', 'cuda' or 'cpu'.")
+    model_path = str(model_path)
+    if not os.path.isfile(model_path):
+        raise DetectionError(f"The model file '{model_path}' does not exist. Choose an existing .onnx model.")
+    ort = _import_ort()
+
+    reason = "CPU requested"
+    session = None
+    if device in ("auto", "cuda"):
+        problem = cuda_problem(ort)
+        if problem is None:
+            try:
+                session = _new_session(
+                    ort, model_path, ["CUDAExecutionProvider", "CPUExecutionProvider"], threads
+                )
+            except Exception as exc:
+                if not os.path.getsize(model_path) or "Protobuf" in str(exc) or "INVALID" in str(exc).upper():
+                    raise _open_model_error(model_path, exc) from exc
+                problem = f"the CUDA session failed: {str(exc).strip().splitlines()[0]}"
+            if session is not None and session.get_providers()[0] != "CUDAExecutionProvider":
+                problem = "onnxruntime fell back to CPU (no usable NVIDIA GPU, or a driver too old)"
+                if device == "auto":
+                    check_model_io(session, model_path)
+                    return session, ProviderReport(device, "CPU", f"CUDA unavailable: {problem}")
+                session = None
+        if problem is not None:
+            if device == "cuda":
+                raise DetectionError(
+                    f"Device 'cuda' was requested but CUDA is not usable: {problem}. {CUDA_HELP}"
+                )
+            reason = f"CUDA unavailable: {problem}"
+        else:
+            check_model_io(session, model_path)
+            return session, ProviderReport(
+                device, "CUDA", f"CUDA {'requested' if device == 'cuda' else 'found'} and active"
+            )
+    try:
+        session = _new_session(ort, model_path, ["CPUExecutionProvider"], threads)
+    except Exception as exc:
+        raise _open_model_error(model_path, exc) from exc
+    check_model_io(session, model_path)
+    return session, ProviderReport(device, "CPU", reason)
+
+
+_describe_cache: dict[str, ProviderReport] = {}
+
+
+def describe_provider(device: str = "auto") -> ProviderReport:
+    """What ``create_session`` would use for ``device``; probes once with a tiny model, then cached."""
+    device = (device or "auto").lower()
+    if device in _describe_cache:
+        return _describe_cache[device]
+    ort = _import_ort()
+    if device == "cpu":
+        report = ProviderReport("cpu", "CPU", "CPU requested")
+    else:
+        problem = cuda_problem(ort)
+        if problem is None:
+            try:
+                session = _new_session(
+                    ort, _PROBE_MODEL, ["CUDAExecutionProvider", "CPUExecutionProvider"], 1
+                )
+                if session.get_providers()[0] != "CUDAExecutionProvider":
+                    problem = "onnxruntime fell back to CPU (no usable NVIDIA GPU)"
+            except Exception as exc:
+                problem = f"the CUDA session failed: {str(exc).strip().splitlines()[0]}"
+        if problem is None:
+            report = ProviderReport(
+                device, "CUDA", f"CUDA {'requested' if device == 'cuda' else 'found'} and active"
+            )
+        elif device == "cuda":
+            report = ProviderReport(device, "CPU", f"CUDA requested but not usable: {problem}")
+        else:
+            report = ProviderReport(device, "CPU", f"CUDA unavailable: {problem}")
+    _describe_cache[device] = report
+    return report

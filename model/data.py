@@ -1,0 +1,376 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Training data: tile folders and orthophoto + inventory, read with GDAL, sampled into crops.
+
+Every source becomes one or more :class:`Scene` objects holding
+
+* ``image``: C x H x W float16, normalised to [-0.5, 0.5] by the raster's value range, with
+  no-imagery pixels set to ``NODATA_FILL`` (-0.5, i.e. raw 0 / black), exactly as the inference core
+  fills them (``ModelInfo.nodata_fill``);
+* ``label``: H x W uint8, 1 = landslide, 0 = background;
+* ``ignore``: H x W bool, pixels excluded from the loss and from the metrics (no imagery, label
+  nodata, label value 255 in single-band inventories).
+
+Crops are drawn by :class:`CropSampler`: crop centres are weighted towards landslides, towards
+"confusing" background (bright or unvegetated ground, roads, rivers: the paper's hard mining) and
+towards no-imagery borders, so that the model learns that an image edge is not a landslide.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from osgeo import gdal, ogr
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+NODATA_FILL = -0.5  # normalised value of no-imagery pixels (ModelInfo.nodata_fill)
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+CELL = 16  # crop centres are drawn per CELL x CELL block of pixels
+
+
+class DataError(ValueError):
+    """A training source cannot be used; the message names the file and the fix."""
+
+
+@dataclass
+class RasterImage:
+    raw: np.ndarray  # C x H x W float32, raw values
+    valid: np.ndarray  # H x W bool, imagery present
+    value_min: list[float]
+    value_max: list[float]
+    geotransform: tuple[float, ...] | None
+    projection: str
+    gsd_m: float
+
+
+@dataclass
+class Scene:
+    name: str
+    source: str
+    image: np.ndarray
+    label: np.ndarray
+    ignore: np.ndarray
+    value_min: list[float] = field(default_factory=list)
+    value_max: list[float] = field(default_factory=list)
+    gsd_m: float = 0.0
+
+    @property
+    def labelled_pixels(self) -> int:
+        return int((~self.ignore).sum())
+
+    @property
+    def landslide_pixels(self) -> int:
+        return int(((self.label == 1) & ~self.ignore).sum())
+
+    def columns(self, start: int, stop: int, suffix: str) -> Scene:
+        """A spatial block of this scene (columns ``start:stop``), for by-area validation splits."""
+        return Scene(
+            f"{self.name}{suffix}",
+            self.source,
+            self.image[:, :, start:stop],
+            self.label[:, start:stop],
+            self.ignore[:, start:stop],
+            self.value_min,
+            self.value_max,
+            self.gsd_m,
+        )
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _open(path: Path) -> gdal.Dataset:
+    if not path.exists():
+        raise DataError(f"{path}: file not found; check the path given to the training command")
+    try:
+        return gdal.Open(str(path))
+    except RuntimeError as exc:
+        raise DataError(f"{path}: GDAL cannot read it ({exc}); give a GeoTIFF or PNG") from exc
+
+
+def _value_range(ds: gdal.Dataset, path: Path) -> tuple[list[float], list[float]]:
+    lo: list[float] = []
+    hi: list[float] = []
+    for i in range(1, ds.RasterCount + 1):
+        band = ds.GetRasterBand(i)
+        if band.DataType == gdal.GDT_Byte:
+            lo.append(0.0)
+            hi.append(255.0)
+        elif band.DataType == gdal.GDT_UInt16 and band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE"):
+            lo.append(0.0)
+            hi.append(float(2 ** int(band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE")) - 1))
+        else:
+            mn, mx = band.ComputeRasterMinMax(False)
+            if mx <= mn:
+                raise DataError(f"{path}: band {i} is constant ({mn}); it carries no information")
+            lo.append(float(mn))
+            hi.append(float(mx))
+    return lo, hi
+
+
+def read_image(path: str | Path, bands: list[int] | None = None) -> RasterImage:
+    """Raw bands, the imagery-present mask (mask band / nodata / alpha) and the value range."""
+    path = Path(path)
+    ds = _open(path)
+    bands = bands or list(range(1, min(ds.RasterCount, 3) + 1))
+    if max(bands) > ds.RasterCount:
+        raise DataError(f"{path}: has {ds.RasterCount} bands, band {max(bands)} was asked for")
+    raw = np.stack([ds.GetRasterBand(b).ReadAsArray().astype(np.float32) for b in bands])
+    valid = np.ones(raw.shape[1:], dtype=bool)
+    for b in bands:
+        band = ds.GetRasterBand(b)
+        if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
+            valid &= band.GetMaskBand().ReadAsArray() > 0
+    lo, hi = _value_range(ds, path)
+    lo = [lo[b - 1] for b in bands]
+    hi = [hi[b - 1] for b in bands]
+    gt = ds.GetGeoTransform(can_return_null=True)
+    gsd = 0.0
+    if gt is not None and ds.GetSpatialRef() is not None and ds.GetSpatialRef().IsProjected():
+        gsd = float(math.sqrt(abs(gt[1] * gt[5] - gt[2] * gt[4])) * ds.GetSpatialRef().GetLinearUnits())
+    return RasterImage(raw, valid, lo, hi, gt, ds.GetProjection(), gsd)
+
+
+def normalise(raw: np.ndarray, valid: np.ndarray, lo: list[float], hi: list[float]) -> np.ndarray:
+    """(v - min) / (max - min) - 0.5 per band, clipped; no-imagery pixels get NODATA_FILL."""
+    lo_a = np.asarray(lo, np.float32)[:, None, None]
+    hi_a = np.asarray(hi, np.float32)[:, None, None]
+    out = np.clip((raw - lo_a) / (hi_a - lo_a) - 0.5, -0.5, 0.5)
+    out[:, ~valid] = NODATA_FILL
+    return out
+
+
+def read_label_raster(path: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(label, ignore) from a raster inventory: landslide where not zero, whatever the colour.
+
+    Single-band inventories use 255 (or the band's nodata value) for "unknown", which is ignored;
+    in colour (multi-band) label images 255 is just a colour channel of a landslide.
+    """
+    path = Path(path)
+    ds = _open(path)
+    if (ds.RasterYSize, ds.RasterXSize) != tuple(shape):
+        raise DataError(
+            f"{path}: label is {ds.RasterXSize}x{ds.RasterYSize} px but the image is "
+            f"{shape[1]}x{shape[0]} px; the inventory raster must be on the image's grid"
+        )
+    bands = [ds.GetRasterBand(i) for i in range(1, ds.RasterCount + 1)]
+    arrays = [b.ReadAsArray() for b in bands]
+    ignore = np.zeros(shape, dtype=bool)
+    for band, arr in zip(bands, arrays):
+        nodata = band.GetNoDataValue()
+        if nodata is not None:
+            ignore |= arr == nodata
+    if len(arrays) == 1:
+        ignore |= arrays[0] == 255
+    label = np.zeros(shape, dtype=np.uint8)
+    for arr in arrays:
+        label |= (arr != 0).astype(np.uint8)
+    label[ignore] = 0
+    return label, ignore
+
+
+def rasterise_polygons(path: str | Path, image: RasterImage, shape: tuple[int, int]) -> np.ndarray:
+    """Burn every polygon of every layer of an OGR data source onto the image grid (1 inside)."""
+    path = Path(path)
+    if image.geotransform is None:
+        raise DataError(f"{path}: a polygon inventory needs a georeferenced image; the image has no geotransform")
+    try:
+        src = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise DataError(f"{path}: OGR cannot read it ({exc}); give a GeoPackage, Shapefile or GeoJSON") from exc
+    mem = gdal.GetDriverByName("MEM").Create("", shape[1], shape[0], 1, gdal.GDT_Byte)
+    mem.SetGeoTransform(image.geotransform)
+    mem.SetProjection(image.projection)
+    for i in range(src.GetLayerCount()):
+        # GDAL reprojects the layer to the raster's CRS when the two differ.
+        gdal.RasterizeLayer(mem, [1], src.GetLayer(i), burn_values=[1])
+    return mem.GetRasterBand(1).ReadAsArray().astype(np.uint8)
+
+
+def load_orthophoto(image_path: str | Path, inventory_path: str | Path, source: str = "") -> Scene:
+    """A georeferenced orthophoto and its inventory (label raster on the same grid or polygon layer)."""
+    image = read_image(image_path)
+    shape = image.valid.shape
+    inv = Path(inventory_path)
+    is_raster = inv.suffix.lower() in IMAGE_SUFFIXES or gdal.IdentifyDriver(str(inv)) is not None
+    if is_raster and inv.exists() and gdal.OpenEx(str(inv), gdal.OF_RASTER) is not None:
+        label, ignore = read_label_raster(inv, shape)
+    else:
+        label, ignore = rasterise_polygons(inv, image, shape), np.zeros(shape, dtype=bool)
+    ignore = ignore | ~image.valid
+    label[ignore] = 0
+    name = Path(image_path).stem
+    img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
+    return Scene(name, source or name, img, label, ignore, image.value_min, image.value_max, image.gsd_m)
+
+
+def tile_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
+    """(image, label) pairs of a tile folder with ``images/`` and ``masks/`` (or ``labels/``)."""
+    folder = Path(folder)
+    images = folder / "images"
+    masks = next((folder / n for n in ("masks", "labels") if (folder / n).is_dir()), None)
+    if not images.is_dir() or masks is None:
+        raise DataError(f"{folder}: a tile folder needs the sub-folders images/ and masks/ (or labels/)")
+    by_stem = {p.stem: p for p in masks.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    pairs = []
+    for img in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        if img.stem not in by_stem:
+            raise DataError(f"{img}: no label image with the same name in {masks}")
+        pairs.append((img, by_stem[img.stem]))
+    if not pairs:
+        raise DataError(f"{images}: no PNG/GeoTIFF tiles found")
+    return pairs
+
+
+def load_tile(image_path: Path, label_path: Path, source: str) -> Scene:
+    image = read_image(image_path)
+    label, ignore = read_label_raster(label_path, image.valid.shape)
+    ignore |= ~image.valid
+    label[ignore] = 0
+    img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
+    return Scene(
+        f"{source}/{image_path.stem}", source, img, label, ignore, image.value_min, image.value_max, image.gsd_m
+    )
+
+
+# --- sampling ------------------------------------------------------------------------------------
+
+
+def _cell_mean(mask: np.ndarray) -> np.ndarray:
+    """Fraction of True per CELL x CELL block (partial blocks at the edges included)."""
+    h, w = mask.shape
+    gh, gw = -(-h // CELL), -(-w // CELL)
+    padded = np.zeros((gh * CELL, gw * CELL), dtype=np.float32)
+    padded[:h, :w] = mask
+    return padded.reshape(gh, CELL, gw, CELL).mean(axis=(1, 3))
+
+
+def hard_background(scene: Scene) -> np.ndarray:
+    """Background that looks like a landslide: bright or unvegetated ground, roads, rivers."""
+    img = scene.image.astype(np.float32) + 0.5
+    brightness = img.mean(axis=0)
+    hard = brightness > 0.6
+    if img.shape[0] >= 3:
+        r, g, b = img[0], img[1], img[2]
+        hard |= (2 * g - r - b) < 0.02  # excess-green index: little vegetation
+    return hard & (scene.label == 0) & ~scene.ignore
+
+
+def centre_weights(
+    scene: Scene, w_landslide: float = 4.0, w_hard: float = 2.0, w_border: float = 2.0
+) -> np.ndarray:
+    """Weight of each CELL block as a crop centre; 0 where nothing in the block is labelled."""
+    labelled = _cell_mean(~scene.ignore)
+    landslide = _cell_mean((scene.label == 1) & ~scene.ignore)
+    hard = _cell_mean(hard_background(scene))
+    invalid = _cell_mean(scene.ignore) > 0
+    border = invalid.copy()  # blocks with or next to ignored pixels
+    border[1:] |= invalid[:-1]
+    border[:-1] |= invalid[1:]
+    border[:, 1:] |= invalid[:, :-1]
+    border[:, :-1] |= invalid[:, 1:]
+    weights = 1.0 + w_landslide * landslide + w_hard * hard + w_border * border
+    return np.where(labelled > 0, weights, 0.0)
+
+
+class CropSampler:
+    """Random training crops: weighted centre, random scale, 90-degree rotation, flips, radiometry jitter.
+
+    Sources (sichuan, hokkaido, AMU, ...) are drawn with equal probability so that a large source does
+    not drown a small one; within a source a scene is drawn by its number of labelled pixels.
+    """
+
+    def __init__(
+        self,
+        scenes: list[Scene],
+        crop: int,
+        seed: int,
+        scale_range: tuple[float, float] = (0.75, 1.33),
+        jitter: bool = True,
+    ) -> None:
+        if not scenes:
+            raise DataError("no training scenes; give at least one --tiles or --ortho source")
+        self.scenes, self.crop, self.scale_range, self.jitter = scenes, crop, scale_range, jitter
+        self.rng = np.random.default_rng(seed)
+        self.sources = sorted({s.source for s in scenes})
+        self.by_source = {src: [i for i, s in enumerate(scenes) if s.source == src] for src in self.sources}
+        self.scene_p = {}
+        for src, idx in self.by_source.items():
+            n = np.array([scenes[i].labelled_pixels for i in idx], dtype=np.float64)
+            self.scene_p[src] = n / n.sum()
+        self.cell_p = []
+        for s in scenes:
+            w = centre_weights(s).ravel()
+            self.cell_p.append(w / w.sum())
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = self.rng
+        src = self.sources[rng.integers(len(self.sources))]
+        si = self.by_source[src][rng.choice(len(self.by_source[src]), p=self.scene_p[src])]
+        scene = self.scenes[si]
+        gw = -(-scene.label.shape[1] // CELL)
+        cell = rng.choice(len(self.cell_p[si]), p=self.cell_p[si])
+        cy = (cell // gw) * CELL + rng.integers(CELL)
+        cx = (cell % gw) * CELL + rng.integers(CELL)
+        size = round(self.crop * math.exp(rng.uniform(*np.log(self.scale_range))))
+        # The centre cell lands anywhere in the inner half of the crop, not always in the middle.
+        y0 = cy - size // 2 + rng.integers(-size // 4, size // 4 + 1)
+        x0 = cx - size // 2 + rng.integers(-size // 4, size // 4 + 1)
+        image, label, ignore = window(scene, y0, x0, size)
+        if size != self.crop:
+            image, label, ignore = resize_crop(image, label, ignore, self.crop)
+        k = int(rng.integers(4))
+        image, label, ignore = (np.rot90(a, k, axes=(-2, -1)) for a in (image, label, ignore))
+        if rng.random() < 0.5:
+            image, label, ignore = image[..., ::-1], label[..., ::-1], ignore[..., ::-1]
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        if self.jitter:  # mild radiometric jitter: sources differ in sensor and season
+            nodata = image == NODATA_FILL
+            gain = rng.uniform(0.85, 1.15, size=(image.shape[0], 1, 1)).astype(np.float32)
+            image = np.clip((image + 0.5) * gain - 0.5 + np.float32(rng.uniform(-0.05, 0.05)), -0.5, 0.5)
+            image[nodata] = NODATA_FILL
+        return image, np.ascontiguousarray(label), np.ascontiguousarray(ignore)
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        items = [self.sample() for _ in range(n)]
+        x = torch.from_numpy(np.stack([i[0] for i in items]))
+        y = torch.from_numpy(np.stack([i[1] for i in items])[:, None].astype(np.float32))
+        ignore = torch.from_numpy(np.stack([i[2] for i in items])[:, None])
+        return x, y, ignore
+
+
+def window(scene: Scene, y0: int, x0: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A size x size window; the part outside the scene is no imagery (fill value, ignored)."""
+    c, h, w = scene.image.shape
+    image = np.full((c, size, size), NODATA_FILL, dtype=np.float32)
+    label = np.zeros((size, size), dtype=np.uint8)
+    ignore = np.ones((size, size), dtype=bool)
+    ys, xs = max(y0, 0), max(x0, 0)
+    ye, xe = min(y0 + size, h), min(x0 + size, w)
+    if ye > ys and xe > xs:
+        dst = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
+        image[(slice(None), *dst)] = scene.image[:, ys:ye, xs:xe]
+        label[dst] = scene.label[ys:ye, xs:xe]
+        ignore[dst] = scene.ignore[ys:ye, xs:xe]
+    return image, label, ignore
+
+
+def resize_crop(
+    image: np.ndarray, label: np.ndarray, ignore: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scale augmentation: bilinear for the image, nearest for label and ignore mask."""
+    img = F.interpolate(torch.from_numpy(image)[None], size=(size, size), mode="bilinear", align_corners=False)
+    # Fill pixels must stay exactly NODATA_FILL, not a blend with imagery: take them from the nearest mask.
+    lab = torch.from_numpy(np.stack([label, ignore]).astype(np.float32))[None]
+    lab = F.interpolate(lab, size=(size, size), mode="nearest")[0].numpy()
+    nodata = torch.from_numpy((image == NODATA_FILL).all(axis=0).astype(np.float32))[None, None]
+    nodata = F.interpolate(nodata, size=(size, size), mode="nearest")[0, 0].numpy() > 0.5
+    out = img[0].numpy()
+    out[:, nodata] = NODATA_FILL
+    return out, lab[0].astype(np.uint8), lab[1] > 0.5

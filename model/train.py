@@ -1,0 +1,312 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Train a DA-U-Net (or an ablation variant) on tile folders and/or orthophoto + inventory.
+
+Example (the shipped model, see resources/model/MODEL_CARD.md)::
+
+    python -m model.train --tiles DATA/sichuan --tiles DATA/hokkaido --tiles DATA/bijie \\
+        --ortho DATA/amu/scene_A_rgb.tif DATA/amu/scene_A_label.tif \\
+        --ortho DATA/amu/scene_B_rgb.tif DATA/amu/scene_B_label.tif \\
+        --variant DA-U-Net --width 12 --crop 192 --batch 8 --minutes 40 --out runs/daunet
+
+Each "epoch" is ``--steps-per-epoch`` random crops batches followed by a validation over the held-out
+tiles and blocks; ``best.pt`` keeps the checkpoint with the best validation IoU, ``last.pt`` the latest.
+With ``--minutes`` the run stops itself so that the last validation still fits in the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from tqdm import tqdm
+
+from model.data import NODATA_FILL, CropSampler, DataError, Scene
+from model.metrics import Confusion
+from model.network import VARIANTS, DAUNet, build_model, count_parameters
+from model.sources import load_split
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    d = p.add_argument_group("data")
+    d.add_argument("--tiles", action="append", default=[], metavar="DIR",
+                   help="tile folder with images/ and masks/ (PNG or GeoTIFF; label = not black); repeatable")
+    d.add_argument("--ortho", action="append", nargs=2, default=[], metavar=("IMAGE", "INVENTORY"),
+                   help="orthophoto and its inventory (label raster on the same grid, or any OGR polygon "
+                   "layer); repeatable")
+    d.add_argument("--val-ortho", action="append", nargs=2, default=[], metavar=("IMAGE", "INVENTORY"),
+                   help="orthophoto + inventory used whole for validation only; repeatable")
+    d.add_argument("--val-every", type=int, default=6,
+                   help="hold out every N-th tile of each tile folder for validation (0: none) [6]")
+    d.add_argument("--ortho-holdout", type=float, default=0.35,
+                   help="hold out this eastern fraction of every --ortho scene for validation [0.35]")
+    d.add_argument("--holdout-gap", type=int, default=64, help="unused columns between train and val block [64]")
+    m = p.add_argument_group("network")
+    m.add_argument("--variant", choices=list(VARIANTS), default="DA-U-Net")
+    m.add_argument("--width", type=int, default=12, help="channels of the first stage [12]")
+    m.add_argument("--depth", type=int, default=4, help="number of max-pools (size divisor 2**depth) [4]")
+    t = p.add_argument_group("training")
+    t.add_argument("--crop", type=int, default=192, help="crop size in pixels [192]")
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--epochs", type=int, default=1000, help="maximum number of epochs [1000]")
+    t.add_argument("--steps-per-epoch", type=int, default=100)
+    t.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget; 0 = no limit")
+    t.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw",
+                   help="adamw (default) or sgd (the paper: momentum 0.9, lr 1e-3, weight decay 5e-4)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate [adamw 2e-3, sgd 1e-3]")
+    t.add_argument("--weight-decay", type=float, default=None, help="[adamw 1e-4, sgd 5e-4]")
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--loss", choices=["bce", "bce+dice"], default="bce+dice")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--val-tile", type=int, default=512, help="tile size for validation inference [512]")
+    t.add_argument("--resume", metavar="CHECKPOINT", help="continue from a last.pt/best.pt")
+    t.add_argument("--out", required=True, help="output folder for checkpoints and logs")
+    t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    args = p.parse_args(argv)
+    if args.lr is None:
+        args.lr = 2e-3 if args.optimizer == "adamw" else 1e-3
+    if args.weight_decay is None:
+        args.weight_decay = 1e-4 if args.optimizer == "adamw" else 5e-4
+    if args.crop % 2**args.depth:
+        p.error(f"--crop {args.crop} must be a multiple of 2**depth = {2**args.depth}")
+    if args.val_tile % 2**args.depth:
+        p.error(f"--val-tile {args.val_tile} must be a multiple of 2**depth = {2**args.depth}")
+    return args
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def masked_loss(logits: torch.Tensor, target: torch.Tensor, ignore: torch.Tensor, kind: str) -> torch.Tensor:
+    """BCE (+ soft Dice) over the pixels that are not ignored."""
+    keep = (~ignore).float()
+    n = keep.sum().clamp(min=1.0)
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * keep).sum() / n
+    if kind == "bce":
+        return bce
+    prob = torch.sigmoid(logits) * keep
+    inter = (prob * target).sum()
+    dice = 1.0 - (2.0 * inter + 1.0) / (prob.sum() + (target * keep).sum() + 1.0)
+    return bce + dice
+
+
+@torch.no_grad()
+def predict_scene(net: DAUNet, scene: Scene, tile: int, device: torch.device) -> np.ndarray:
+    """Probability for a whole scene, tile by tile (edges padded with the no-imagery fill)."""
+    net.eval()
+    c, h, w = scene.image.shape
+    div = net.size_divisor
+    ph, pw = -(-h // div) * div, -(-w // div) * div
+    padded = np.full((c, ph, pw), NODATA_FILL, dtype=np.float32)
+    padded[:, :h, :w] = scene.image
+    out = np.zeros((ph, pw), dtype=np.float32)
+    for y in range(0, ph, tile):
+        for x in range(0, pw, tile):
+            patch = torch.from_numpy(padded[None, :, y : y + tile, x : x + tile]).to(device)
+            out[y : y + tile, x : x + tile] = torch.sigmoid(net(patch))[0, 0].cpu().numpy()
+    return out[:h, :w]
+
+
+def validate(net: DAUNet, scenes: list[Scene], tile: int, device: torch.device) -> dict[str, Any]:
+    total = Confusion()
+    per_source: dict[str, Confusion] = {}
+    for scene in scenes:
+        conf = Confusion()
+        conf.add(predict_scene(net, scene, tile, device) >= 0.5, scene.label == 1, scene.ignore)
+        total += conf
+        per_source.setdefault(scene.source, Confusion())
+        per_source[scene.source] += conf
+    return {**total.scores(), "per_source": {k: v.scores() for k, v in per_source.items()}}
+
+
+def make_optimizer(net: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    return torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+
+
+def lr_factor(progress: float, warmup: float = 0.03) -> float:
+    """Linear warm-up then cosine decay over the run (progress 0..1, by steps or by the time budget)."""
+    if progress < warmup:
+        return max(progress / warmup, 0.05)
+    return 0.5 * (1.0 + math.cos(math.pi * min((progress - warmup) / (1.0 - warmup), 1.0))) * 0.98 + 0.02
+
+
+def _scene_info(scenes: list[Scene]) -> list[dict[str, Any]]:
+    return [
+        {"name": s.name, "source": s.source, "labelled": s.labelled_pixels, "landslide": s.landslide_pixels}
+        for s in scenes
+    ]
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    budget_s = args.minutes * 60.0
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    device = torch.device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    split = load_split(args.tiles, args.ortho, args.val_ortho, args.val_every, args.ortho_holdout, args.holdout_gap)
+    bands = split.train[0].image.shape[0]
+    if any(s.image.shape[0] != bands for s in split.train + split.val):
+        raise DataError("all sources must have the same number of bands")
+    gsds = [s.gsd_m for s in split.train if s.gsd_m > 0]
+    print(
+        f"data: {len(split.train)} training scenes, {len(split.val)} validation scenes from "
+        f"{', '.join(s['name'] for s in split.sources)} (loaded in {time.monotonic() - started:.0f} s)",
+        flush=True,
+    )
+
+    net = build_model(args.variant, bands, args.width, args.depth).to(device)
+    opt = make_optimizer(net, args)
+    sampler = CropSampler(split.train, args.crop, args.seed)
+    epoch, step, best_iou, history = 0, 0, -1.0, []
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location=device, weights_only=False)
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        epoch, step, best_iou, history = ckpt["epoch"], ckpt["step"], ckpt["best_iou"], ckpt["history"]
+        sampler.rng = np.random.default_rng([args.seed, step])
+        torch.manual_seed(args.seed + step)
+        print(f"resumed from {args.resume} at epoch {epoch}, step {step}", flush=True)
+
+    meta = {
+        "variant": args.variant,
+        "width": args.width,
+        "depth": args.depth,
+        "bands": bands,
+        "value_min": split.train[0].value_min,
+        "value_max": split.train[0].value_max,
+        "gsd_m": float(np.median(gsds)) if gsds else 0.0,
+        "sources": split.sources,
+        "train_scenes": _scene_info(split.train),
+        "val_scenes": _scene_info(split.val),
+        "parameters": count_parameters(net),
+        "args": {k: v for k, v in vars(args).items()},
+        "command": " ".join(sys.argv),
+    }
+    (out / "run.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    print(f"{args.variant}: {meta['parameters']:,} parameters, width {args.width}, depth {args.depth}", flush=True)
+
+    total_steps = args.epochs * args.steps_per_epoch
+    val_seconds = 0.0
+    stop = False
+    while epoch < args.epochs and not stop:
+        net.train()
+        losses = []
+        bar = tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch + 1}", disable=args.no_progress, file=sys.stdout)
+        for _ in bar:
+            elapsed = time.monotonic() - started
+            progress = step / total_steps
+            if budget_s:
+                progress = max(progress, elapsed / budget_s)
+                if elapsed + val_seconds * 1.2 + 30 > budget_s:  # keep room for the last validation
+                    stop = True
+                    break
+            for group in opt.param_groups:
+                group["lr"] = args.lr * lr_factor(progress)
+            x, y, ignore = (t.to(device) for t in sampler.batch(args.batch))
+            loss = masked_loss(net(x), y, ignore, args.loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
+        bar.close()
+        if not losses:
+            break
+        epoch += 1
+        t0 = time.monotonic()
+        scores = validate(net, split.val, args.val_tile, device) if split.val else {}
+        val_seconds = time.monotonic() - t0
+        row = {
+            "epoch": epoch,
+            "step": step,
+            "minutes": round((time.monotonic() - started) / 60.0, 2),
+            "loss": float(np.mean(losses)),
+            "lr": opt.param_groups[0]["lr"],
+            **{k: v for k, v in scores.items() if k != "per_source"},
+            "per_source": scores.get("per_source", {}),
+        }
+        history.append(row)
+        _log(out, row)
+        print(
+            f"epoch {epoch} step {step} loss {row['loss']:.4f} val IoU {row.get('iou', 0):.4f} "
+            f"P {row.get('precision', 0):.4f} R {row.get('recall', 0):.4f} F1 {row.get('f1', 0):.4f} "
+            f"({row['minutes']:.1f} min, validation {val_seconds:.0f} s)",
+            flush=True,
+        )
+        ckpt = {
+            "model": net.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "step": step,
+            "best_iou": best_iou,
+            "history": history,
+            "meta": meta,
+            "metrics": {k: row[k] for k in ("iou", "precision", "recall", "f1") if k in row},
+        }
+        if row.get("iou", 0.0) > best_iou or not split.val:
+            best_iou = row.get("iou", 0.0)
+            ckpt["best_iou"] = best_iou
+            _save(ckpt, out / "best.pt")
+        ckpt["best_iou"] = best_iou
+        _save(ckpt, out / "last.pt")
+    summary = {"best_iou": best_iou, "epochs": epoch, "steps": step, "minutes": (time.monotonic() - started) / 60}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    print(f"done: {summary}", flush=True)
+    return summary
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _log(out: Path, row: dict[str, Any]) -> None:
+    with open(out / "log.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+    flat = {k: v for k, v in row.items() if k != "per_source"}
+    for src, sc in row.get("per_source", {}).items():
+        flat.update({f"{src}_{k}": v for k, v in sc.items()})
+    path = out / "log.csv"
+    new = not path.exists()
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(flat))
+        if new:
+            writer.writeheader()
+        writer.writerow(flat)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        train(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,361 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``landslides:detect``: landslide polygons (and optionally a probability raster) from an orthophoto."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
+)
+
+from ..core.engine import DetectionOptions, DetectionResult, run_detection
+from ..core.errors import DetectionCanceled, DetectionError
+from .algorithm_base import LandslidesAlgorithm
+from .ogr_io import check_writable_destination, gpkg_features, gpkg_schema, write_polygons_gpkg
+from .paths import DEFAULT_MODEL_PATH
+
+DEVICES = ["auto", "cuda", "cpu"]
+WARNING_PREFIX = "Warning: "
+
+
+class DetectLandslidesAlgorithm(LandslidesAlgorithm):
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    BANDS = "BANDS"
+    THRESHOLD = "THRESHOLD"
+    MIN_AREA = "MIN_AREA"
+    MASK = "MASK"
+    EXTENT = "EXTENT"
+    DEVICE = "DEVICE"
+    THREADS = "THREADS"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    BATCH_SIZE = "BATCH_SIZE"
+    TTA = "TTA"
+    RESAMPLE = "RESAMPLE"
+    SIMPLIFY = "SIMPLIFY"
+    OUTPUT = "OUTPUT"
+    PROBABILITY = "PROBABILITY"
+    POLYGON_COUNT = "POLYGON_COUNT"
+    TOTAL_AREA_M2 = "TOTAL_AREA_M2"
+    EXECUTION_PROVIDER = "EXECUTION_PROVIDER"
+    PROVIDER_REASON = "PROVIDER_REASON"
+    ELAPSED_S = "ELAPSED_S"
+
+    def name(self) -> str:
+        return "detect"
+
+    def displayName(self) -> str:
+        return self.tr("Detect landslides")
+
+    def tags(self) -> list[str]:
+        return self.tr("landslide,deep learning,segmentation,onnx,orthophoto,da-u-net").split(",")
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Orthophoto")))
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.MODEL,
+                self.tr("ONNX model (empty: the model shipped with the plugin)"),
+                behavior=QgsProcessingParameterFile.File,
+                extension="onnx",
+                defaultValue=str(DEFAULT_MODEL_PATH),
+                # Optional so that a missing value means "the default": qgis_process 3.22 rejects a
+                # required file parameter left out even when it has a default.
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.THRESHOLD,
+                self.tr("Probability threshold (empty: the model's own)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=None,
+                optional=True,
+                minValue=0.0,
+                maxValue=1.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_AREA,
+                self.tr("Minimum polygon area (m²)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.0,
+                minValue=0.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.MASK,
+                self.tr("Search only inside these polygons"),
+                types=[QgsProcessing.TypeVectorPolygon],
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterExtent(
+                self.EXTENT, self.tr("Search only inside this extent"), optional=True
+            )
+        )
+
+        advanced = [
+            QgsProcessingParameterBand(
+                self.BANDS,
+                self.tr("Bands in model order (empty: as the model was trained)"),
+                parentLayerParameterName=self.INPUT,
+                optional=True,
+                allowMultiple=True,
+            ),
+            QgsProcessingParameterEnum(
+                self.DEVICE,
+                self.tr("Device (auto: CUDA GPU if available, else CPU)"),
+                options=DEVICES,
+                defaultValue=DEVICES[0],
+                usesStaticStrings=True,
+            ),
+            QgsProcessingParameterNumber(
+                self.THREADS,
+                self.tr("CPU threads (0: automatic)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=0,
+                minValue=0,
+            ),
+            QgsProcessingParameterNumber(
+                self.TILE_SIZE,
+                self.tr("Tile size in pixels (empty: the model's)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=None,
+                optional=True,
+                minValue=16,
+            ),
+            QgsProcessingParameterNumber(
+                self.OVERLAP,
+                self.tr("Tile overlap in pixels (empty: the model's)"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=None,
+                optional=True,
+                minValue=0,
+            ),
+            QgsProcessingParameterNumber(
+                self.BATCH_SIZE,
+                self.tr("Tiles per batch"),
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=4,
+                minValue=1,
+            ),
+            QgsProcessingParameterBoolean(
+                self.TTA, self.tr("Test-time augmentation (flips; slower, smoother)"), defaultValue=False
+            ),
+            QgsProcessingParameterBoolean(
+                self.RESAMPLE,
+                self.tr("Resample to the model's ground sampling distance"),
+                defaultValue=False,
+            ),
+            QgsProcessingParameterNumber(
+                self.SIMPLIFY,
+                self.tr("Simplify polygons: tolerance in raster CRS units (0: exact pixel edges)"),
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.0,
+                minValue=0.0,
+            ),
+        ]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+
+        self.addParameter(
+            QgsProcessingParameterFeatureSink(
+                self.OUTPUT, self.tr("Landslides"), type=QgsProcessing.TypeVectorPolygon
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterRasterDestination(
+                self.PROBABILITY,
+                self.tr("Landslide probability"),
+                optional=True,
+                createByDefault=False,
+            )
+        )
+        self.addOutput(QgsProcessingOutputNumber(self.POLYGON_COUNT, self.tr("Number of landslides")))
+        self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_M2, self.tr("Total landslide area (m²)")))
+        self.addOutput(QgsProcessingOutputString(self.EXECUTION_PROVIDER, self.tr("Execution provider used")))
+        self.addOutput(QgsProcessingOutputString(self.PROVIDER_REASON, self.tr("Why this provider")))
+        self.addOutput(QgsProcessingOutputNumber(self.ELAPSED_S, self.tr("Detection time (s)")))
+
+    # --- parameters -> engine options ------------------------------------------------------------
+
+    def _optional_number(
+        self, parameters: dict[str, Any], key: str, context: QgsProcessingContext, integer: bool
+    ) -> float | int | None:
+        if parameters.get(key) in (None, ""):
+            return None
+        if integer:
+            return self.parameterAsInt(parameters, key, context)
+        return self.parameterAsDouble(parameters, key, context)
+
+    def _options(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, raster: QgsRasterLayer
+    ) -> DetectionOptions:
+        bands = self.parameterAsInts(parameters, self.BANDS, context) if parameters.get(self.BANDS) else None
+        extent = None
+        if parameters.get(self.EXTENT) not in (None, ""):
+            rect = self.parameterAsExtent(parameters, self.EXTENT, context, raster.crs())
+            if not rect.isNull() and not rect.isEmpty():
+                extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+        return DetectionOptions(
+            bands=bands or None,
+            threshold=self._optional_number(parameters, self.THRESHOLD, context, integer=False),
+            min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            threads=self.parameterAsInt(parameters, self.THREADS, context),
+            tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
+            overlap=self._optional_number(parameters, self.OVERLAP, context, integer=True),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            tta=self.parameterAsBool(parameters, self.TTA, context),
+            extent=extent,
+            resample_to_model_gsd=self.parameterAsBool(parameters, self.RESAMPLE, context),
+            simplify_tolerance=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+        )
+
+    # --- run -------------------------------------------------------------------------------------
+
+    def processAlgorithm(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        raster = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        raster_path = self.gdal_raster_source(raster, parameters.get(self.INPUT))
+        model_path = self.parameterAsFile(parameters, self.MODEL, context) or str(DEFAULT_MODEL_PATH)
+        options = self._options(parameters, context, raster)
+        probability_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context) or None
+        # Fail before a long run, not after it, when an output cannot be written.
+        check_writable_destination(parameters.get(self.OUTPUT), self.tr("landslide polygons"))
+        if probability_path:
+            check_writable_destination(probability_path, self.tr("probability raster"))
+
+        with tempfile.TemporaryDirectory(prefix="landslides_") as work:
+            if parameters.get(self.MASK) not in (None, ""):
+                options.mask_path = self._write_mask(parameters, context, raster.crs(), work, feedback)
+            polygons_path = os.path.join(work, "landslides.gpkg")
+            result = self._detect(raster_path, model_path, polygons_path, probability_path, options, feedback)
+            try:
+                dest_id = self._copy_to_sink(parameters, context, polygons_path, raster.crs())
+            except BaseException:
+                # The polygons are the main result: without them the probability raster is a partial output.
+                if probability_path and os.path.exists(probability_path):
+                    os.remove(probability_path)
+                raise
+
+        feedback.pushInfo(
+            self.tr("{} landslides, {:.1f} m² in total, found in {:.1f} s.").format(
+                result.polygon_count, result.total_area_m2, result.elapsed_s
+            )
+        )
+        return {
+            self.OUTPUT: dest_id,
+            self.PROBABILITY: probability_path,
+            self.POLYGON_COUNT: result.polygon_count,
+            self.TOTAL_AREA_M2: result.total_area_m2,
+            self.EXECUTION_PROVIDER: result.provider.used,
+            self.PROVIDER_REASON: result.provider.reason,
+            self.ELAPSED_S: result.elapsed_s,
+        }
+
+    def _copy_to_sink(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        polygons_path: str,
+        crs: QgsCoordinateReferenceSystem,
+    ) -> str:
+        fields, wkb_type = gpkg_schema(polygons_path)
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb_type, crs)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        for feature in gpkg_features(polygons_path, fields, wkb_type):
+            if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
+                raise QgsProcessingException(self.writeFeatureError(sink, parameters, self.OUTPUT))
+        return dest_id
+
+    def _detect(
+        self,
+        raster_path: str,
+        model_path: str,
+        polygons_path: str,
+        probability_path: str | None,
+        options: DetectionOptions,
+        feedback: QgsProcessingFeedback,
+    ) -> DetectionResult:
+        warned: set[str] = set()
+
+        def log(message: str) -> None:
+            # The core logs its warnings with this prefix as they happen; show them as warnings.
+            if message.startswith(WARNING_PREFIX):
+                warning = message[len(WARNING_PREFIX) :]
+                warned.add(warning)
+                feedback.pushWarning(warning)
+            else:
+                feedback.pushInfo(message)
+
+        try:
+            result = run_detection(
+                raster_path,
+                model_path,
+                polygons_path,
+                probability_path=probability_path,
+                options=options,
+                progress=feedback.setProgress,
+                is_canceled=feedback.isCanceled,
+                log=log,
+            )
+        except DetectionCanceled as error:
+            raise QgsProcessingException(self.tr("Detection canceled; no output was written.")) from error
+        except DetectionError as error:
+            raise QgsProcessingException(str(error)) from error
+        for warning in result.warnings:
+            if warning not in warned:
+                feedback.pushWarning(warning)
+        return result
+
+    def _write_mask(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        raster_crs: QgsCoordinateReferenceSystem,
+        work: str,
+        feedback: QgsProcessingFeedback,
+    ) -> str:
+        source = self.parameterAsSource(parameters, self.MASK, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, self.MASK))
+        request = QgsFeatureRequest().setNoAttributes()
+        if raster_crs.isValid() and source.sourceCrs().isValid():
+            request.setDestinationCrs(raster_crs, context.transformContext())
+        path = os.path.join(work, "mask.gpkg")
+        count = write_polygons_gpkg(path, source.getFeatures(request), raster_crs)
+        if count == 0:
+            feedback.pushWarning(self.tr("The mask layer holds no polygons: nothing will be searched."))
+        return path

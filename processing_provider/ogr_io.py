@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""GeoPackage hand-over between the QGIS-free core and Processing sinks and sources.
+
+OGR is used directly (not a QgsVectorLayer) so every file is closed before its temporary
+folder is removed, which Windows requires.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from osgeo import ogr, osr
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputLayerDefinition,
+    QgsProperty,
+    QgsRectangle,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QCoreApplication, QVariant
+
+_FIELD_TYPES = {
+    ogr.OFTInteger: QVariant.Int,
+    ogr.OFTInteger64: QVariant.LongLong,
+    ogr.OFTReal: QVariant.Double,
+}
+# Destinations that are not plain files (databases, memory layers): nothing to check up front.
+_NON_FILE_PREFIXES = ("memory:", "ogr:", "postgres:", "postgis:", "spatialite:", "mssql:", "oracle:", "hana:")
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("landslides", text)
+
+
+def _open_layer(path: str, layer_name: str) -> tuple[ogr.DataSource, ogr.Layer]:
+    dataset = ogr.Open(path)
+    if dataset is None:
+        raise QgsProcessingException(_tr("Could not read the detection result {}.").format(path))
+    layer = dataset.GetLayerByName(layer_name) or dataset.GetLayer(0)
+    return dataset, layer
+
+
+def gpkg_schema(path: str, layer_name: str = "landslides") -> tuple[QgsFields, QgsWkbTypes.Type]:
+    """Fields (without the GeoPackage ``fid``) and polygon type of a core result layer."""
+    dataset, layer = _open_layer(path, layer_name)
+    try:
+        definition = layer.GetLayerDefn()
+        fields = QgsFields()
+        for i in range(definition.GetFieldCount()):
+            field = definition.GetFieldDefn(i)
+            fields.append(QgsField(field.GetName(), _FIELD_TYPES.get(field.GetType(), QVariant.String)))
+        geometry_type = ogr.GT_Flatten(layer.GetGeomType())
+        wkb_type = QgsWkbTypes.Polygon if geometry_type == ogr.wkbPolygon else QgsWkbTypes.MultiPolygon
+        return fields, wkb_type
+    finally:
+        del layer, dataset
+
+
+def gpkg_features(
+    path: str, fields: QgsFields, wkb_type: QgsWkbTypes.Type, layer_name: str = "landslides"
+) -> Iterator[QgsFeature]:
+    """The features of a core result layer as QgsFeatures with ``fields``."""
+    dataset, layer = _open_layer(path, layer_name)
+    names = fields.names()
+    try:
+        for ogr_feature in layer:
+            feature = QgsFeature(fields)
+            feature.setAttributes([ogr_feature.GetField(name) for name in names])
+            ogr_geometry = ogr_feature.GetGeometryRef()
+            if ogr_geometry is not None:
+                geometry = QgsGeometry()
+                geometry.fromWkb(bytes(ogr_geometry.ExportToIsoWkb()))
+                if wkb_type == QgsWkbTypes.MultiPolygon:
+                    geometry.convertToMultiType()
+                feature.setGeometry(geometry)
+            yield feature
+    finally:
+        del layer, dataset
+
+
+def write_polygons_gpkg(
+    path: str,
+    features: Iterable[QgsFeature],
+    crs: QgsCoordinateReferenceSystem,
+    extent: QgsRectangle | None = None,
+) -> int:
+    """Write the geometries of ``features`` (already in ``crs``) as a GeoPackage; returns how many.
+
+    ``extent``, when given, is grown to cover every geometry written.
+    """
+    srs = None
+    if crs.isValid():
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    dataset = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    if dataset is None:
+        raise QgsProcessingException(_tr("Could not write the temporary mask {}.").format(path))
+    count = 0
+    try:
+        layer = dataset.CreateLayer("polygons", srs, ogr.wkbMultiPolygon)
+        definition = layer.GetLayerDefn()
+        for feature in features:
+            geometry = feature.geometry()
+            if geometry.isNull() or geometry.isEmpty():
+                continue
+            ogr_feature = ogr.Feature(definition)
+            ogr_feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(geometry.asWkb())))
+            if extent is not None:
+                extent.combineExtentWith(geometry.boundingBox())
+            layer.CreateFeature(ogr_feature)
+            count += 1
+    finally:
+        layer = None
+        dataset = None
+    return count
+
+
+def destination_path(value: Any) -> str | None:
+    """The file an output parameter value names, or None for temporary, memory and database outputs."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value = value.sink
+    if isinstance(value, QgsProperty):
+        if value.propertyType() != QgsProperty.StaticProperty:
+            return None
+        value = value.staticValue()
+    if not isinstance(value, str) or not value or value == QgsProcessing.TEMPORARY_OUTPUT:
+        return None
+    if value.lower().startswith(_NON_FILE_PREFIXES):
+        return None
+    return value.split("|", 1)[0]
+
+
+def check_writable_destination(value: Any, what: str) -> None:
+    """Raise a helpful QgsProcessingException when the output file ``value`` cannot be created."""
+    path = destination_path(value)
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise QgsProcessingException(
+            _tr(
+                "Cannot write the {} to '{}': the folder '{}' does not exist. "
+                "Create it or choose another output path."
+            ).format(what, path, folder)
+        )
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise QgsProcessingException(
+            _tr(
+                "Cannot write the {} to '{}': permission denied. "
+                "Choose an output path in a folder you can write to."
+            ).format(what, path)
+        )
+    if target.is_dir():
+        raise QgsProcessingException(
+            _tr("Cannot write the {} to '{}': it is a folder. Give a file name.").format(what, path)
+        )

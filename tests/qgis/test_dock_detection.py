@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The dock end to end: detection through the real task manager, results list, cancel, errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import ogr
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
+from tests.fixtures import rasters
+
+RUN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def plugin(qgis_iface, qgis_new_project):
+    """The plugin as QGIS starts it; unloaded again after the test."""
+    import landslide_detector
+
+    instance = landslide_detector.classFactory(qgis_iface)
+    instance.initGui()
+    qgis_iface.messageBar().clear_messages()
+    yield instance
+    instance.unload()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+
+
+def add_raster(path: Path, name: str, iface) -> QgsRasterLayer:
+    layer = QgsRasterLayer(str(path), name)
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    iface.setActiveLayer(layer)
+    return layer
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_button_detects_on_the_active_raster_and_lists_the_result(
+    plugin, qgis_iface, qtbot, tmp_path: Path, squares_raster: Path, tiny_model_files
+) -> None:
+    add_raster(squares_raster, "squares", qgis_iface)
+    dock = plugin.show_dock()
+    dock.modelFile.setFilePath(str(tiny_model_files.brightness))
+    assert "test-brightness" in dock.modelCardLabel.text()
+    assert "Runs on:" in dock.providerLabel.text() and "CPU" in dock.providerLabel.text()
+    out = tmp_path / "results"
+    dock.outputFolder.setFilePath(str(out))
+
+    run = plugin.detect_landslides()  # what the toolbar button does
+    assert run is not None
+    assert not dock.runButton.isEnabled() and dock.cancelButton.isEnabled()
+    qtbot.waitUntil(lambda: run.done, timeout=RUN_TIMEOUT_MS)
+
+    assert dock.statusLabel.text().startswith("Done: 2 polygons"), dock.statusLabel.text()
+    assert dock.progressBar.value() == 100
+    # One GeoPackage in the output folder, nothing half-written beside it.
+    written = files_in(out)
+    assert len(written) == 1 and written[0].suffix == ".gpkg" and written[0].name.startswith("squares_")
+    # The layer is in the project, in the "Landslides" group, styled and listed.
+    layer_id = dock.result_layer_ids()[0]
+    layer = QgsProject.instance().mapLayer(layer_id)
+    assert isinstance(layer, QgsVectorLayer) and layer.featureCount() == 2
+    assert Path(layer.source().split("|")[0]) == written[0]
+    group = QgsProject.instance().layerTreeRoot().findGroup("Landslides")
+    assert group is not None and group.findLayer(layer_id) is not None
+    fill = layer.renderer().symbol().color()
+    assert fill.red() > 200 and fill.green() < 80 and 0 < fill.alpha() < 255
+    entry = dock.resultsList.itemWidget(dock.resultsList.item(0))
+    # 20 x 30 + 15 x 15 pixels of 0.25 m² each.
+    assert entry.details.text().startswith("2 polygons · 206 m² · CPU · ")
+    assert any("2 polygons" in m for m in qgis_iface.messageBar().get_messages(Qgis.Success))
+
+    # Zoom, attribute table and "save as" act on that layer.
+    entry.zoom_button.click()
+    assert qgis_iface.mapCanvas().extent().contains(layer.extent())
+    entry.table_button.click()
+    qgis_iface.showAttributeTable.assert_called_with(layer)
+    copy = tmp_path / "copy.gpkg"
+    assert dock.save_result(layer_id, str(copy))
+    saved = ogr.Open(str(copy))
+    assert saved.GetLayer(0).GetFeatureCount() == 2
+
+    # Removing the layer from the project removes its entry.
+    QgsProject.instance().removeMapLayer(layer_id)
+    assert dock.resultsList.count() == 0
+
+
+def test_results_list_is_rebuilt_from_a_saved_project(
+    plugin, qgis_iface, qtbot, tmp_path: Path, squares_raster: Path, tiny_model_files
+) -> None:
+    project = QgsProject.instance()
+    project_path = tmp_path / "survey" / "survey.qgz"
+    project_path.parent.mkdir()
+    assert project.write(str(project_path))
+    add_raster(squares_raster, "squares", qgis_iface)
+    dock = plugin.show_dock()
+    # A saved project: results go next to it, and the dock says so.
+    assert Path(dock.outputFolder.filePath()) == project_path.parent / "landslides"
+    assert "Next to your project" in dock.outputFolderLabel.text()
+    dock.modelFile.setFilePath(str(tiny_model_files.brightness))
+    run = dock.start_detection()
+    qtbot.waitUntil(lambda: run.done, timeout=RUN_TIMEOUT_MS)
+    assert len(list((project_path.parent / "landslides").glob("*.gpkg"))) == 1
+    assert project.write()
+
+    project.clear()
+    assert dock.resultsList.count() == 0
+    assert "Temporary folder" in dock.outputFolderLabel.text()
+    assert project.read(str(project_path))
+    assert dock.resultsList.count() == 1
+    entry = dock.resultsList.itemWidget(dock.resultsList.item(0))
+    assert entry.details.text().startswith("2 polygons")
+
+
+def test_cancel_leaves_no_layer_and_no_file(
+    plugin, qgis_iface, qtbot, tmp_path: Path, tiny_model_files
+) -> None:
+    big = rasters.write_raster(tmp_path / "big.tif", np.full((3, 2048, 2048), 200, dtype=np.uint8))
+    add_raster(big, "big", qgis_iface)
+    dock = plugin.show_dock()
+    dock.modelFile.setFilePath(str(tiny_model_files.constant))
+    out = tmp_path / "results"
+    dock.outputFolder.setFilePath(str(out))
+    layers_before = set(QgsProject.instance().mapLayers())
+
+    run = dock.start_detection()
+    qtbot.waitUntil(lambda: dock.progressBar.value() > 0 or run.done, timeout=RUN_TIMEOUT_MS)
+    assert not run.done, "the run finished before it could be cancelled: make the raster bigger"
+    task = run.task
+    assert task.status() == task.Running
+    dock.cancelButton.click()
+    qtbot.waitUntil(lambda: run.done, timeout=RUN_TIMEOUT_MS)
+
+    assert "cancelled" in dock.statusLabel.text().lower()
+    assert set(QgsProject.instance().mapLayers()) == layers_before
+    assert dock.resultsList.count() == 0
+    assert files_in(out) == []
+    assert dock.runButton.isEnabled() and not dock.cancelButton.isEnabled()
+    qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=RUN_TIMEOUT_MS)
+
+
+def test_bad_model_shows_a_plain_error(
+    plugin, qgis_iface, qtbot, tmp_path: Path, squares_raster: Path, tiny_model_files
+) -> None:
+    add_raster(squares_raster, "squares", qgis_iface)
+    dock = plugin.show_dock()
+    dock.modelFile.setFilePath(str(tiny_model_files.corrupt))
+    assert "cannot be used" in dock.modelCardLabel.text()
+    assert "corrupt" in dock.modelCardLabel.text()
+    out = tmp_path / "results"
+    dock.outputFolder.setFilePath(str(out))
+    layers_before = set(QgsProject.instance().mapLayers())
+
+    run = dock.start_detection()
+    qtbot.waitUntil(lambda: run.done, timeout=RUN_TIMEOUT_MS)
+
+    status = dock.statusLabel.text()
+    assert status.startswith("Detection failed:") and "corrupt.onnx" in status
+    assert "Traceback" not in status
+    critical = qgis_iface.messageBar().get_messages(Qgis.Critical)
+    assert any("corrupt.onnx" in m and "Traceback" not in m for m in critical)
+    assert set(QgsProject.instance().mapLayers()) == layers_before
+    assert files_in(out) == []
+
+
+def test_non_raster_active_layer_asks_for_the_orthophoto(plugin, qgis_iface, tmp_path: Path) -> None:
+    polygons = rasters.write_polygons(tmp_path / "p.gpkg", [rasters.pixel_rect_wkt(0, 0, 5, 5)])
+    vector = QgsVectorLayer(str(polygons), "polygons", "ogr")
+    QgsProject.instance().addMapLayer(vector)
+    qgis_iface.setActiveLayer(vector)
+
+    assert plugin.detect_landslides() is None
+    assert plugin.dock is not None and plugin.dock_action.isChecked()
+    assert "Add an orthophoto" in plugin.dock.statusLabel.text()
+    assert not plugin.dock.runButton.isEnabled()
+
+
+def test_dock_follows_the_active_raster(plugin, qgis_iface, squares_raster: Path, tmp_path: Path) -> None:
+    first = add_raster(squares_raster, "first", qgis_iface)
+    dock = plugin.show_dock()
+    second = add_raster(rasters.bright_squares_raster(tmp_path / "b.tif"), "second", qgis_iface)
+    qgis_iface.currentLayerChanged.emit(qgis_iface.mapCanvas())
+    assert dock.raster_layer() is second
+    qgis_iface.setActiveLayer(first)
+    qgis_iface.currentLayerChanged.emit(qgis_iface.mapCanvas())
+    assert dock.raster_layer() is first
+
+
+def test_missing_onnxruntime_explains_how_to_install(plugin, monkeypatch) -> None:
+    dock = plugin.show_dock()
+    assert dock.onnxFrame.isHidden()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what Python does when it is not installed
+    dock.refresh_runtime()
+    assert not dock.onnxFrame.isHidden()
+    command = dock.onnxCommand.text()
+    assert " -m pip install " in command and "onnxruntime" in command
+    assert not dock.runButton.isEnabled()
+    assert "onnxruntime is missing" in dock.providerLabel.text()
+    monkeypatch.delitem(sys.modules, "onnxruntime")
+    dock.refresh_runtime()
+    assert dock.onnxFrame.isHidden()
+
+
+@pytest.mark.parametrize(
+    ("code", "ok", "words"),
+    [("pass", True, "installed and ready"), ("import sys; sys.exit(3)", False, "exit code 3")],
+)
+def test_installer_reports_the_outcome(qtbot, code: str, ok: bool, words: str) -> None:
+    from landslide_detector.ui.installer import OnnxRuntimeInstaller
+
+    installer = OnnxRuntimeInstaller([sys.executable, "-c", code])
+    with qtbot.waitSignal(installer.finished, timeout=30_000) as blocker:
+        installer.start()
+    assert blocker.args[0] is ok
+    assert words in blocker.args[1]

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Build the plugin zip that QGIS's "Install from ZIP" accepts (`make package`).
+
+The zip holds one folder named after the plugin with what runs inside QGIS: no training code,
+tests, developer tools or virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_NAME = "landslide_detector"
+# What QGIS needs at run time; everything else in the repo is for developers.
+INCLUDE = [
+    "metadata.txt",
+    "__init__.py",
+    "plugin.py",
+    "LICENSE",
+    "README.md",
+    "requirements.txt",
+    "core",
+    "processing_provider",
+    "ui",
+    "resources",
+]
+SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+SKIP_SUFFIXES = {".pyc", ".pyo", ".aux.xml"}
+
+
+def plugin_files(root: Path = ROOT) -> Iterator[Path]:
+    for name in INCLUDE:
+        path = root / name
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            for file in sorted(path.rglob("*")):
+                relative = file.relative_to(root)
+                if (
+                    file.is_file()
+                    and not SKIP_PARTS.intersection(relative.parts)
+                    and not any(file.name.endswith(s) for s in SKIP_SUFFIXES)
+                ):
+                    yield file
+        else:
+            raise FileNotFoundError(f"{path} is missing: the plugin zip needs it")
+
+
+def build_zip(output: Path, root: Path = ROOT) -> Path:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in plugin_files(root):
+            archive.write(file, f"{PLUGIN_NAME}/{file.relative_to(root).as_posix()}")
+    partial.replace(output)
+    return output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, required=True, help="path of the zip to write")
+    args = parser.parse_args()
+    path = build_zip(args.output)
+    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A short, readable model card for the dock, built from the model's ONNX metadata (ModelInfo)."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL = PLUGIN_DIR / "resources" / "model" / "landslide_daunet.onnx"
+MODEL_CARD = PLUGIN_DIR / "resources" / "model" / "MODEL_CARD.md"
+
+_METRIC_ORDER = ("iou", "f1", "precision", "recall")
+
+
+def is_shipped(path: str | Path) -> bool:
+    try:
+        return Path(path).resolve() == SHIPPED_MODEL.resolve()
+    except OSError:
+        return False
+
+
+def load_info(path: str | Path) -> Any:
+    """The ModelInfo of ``path`` (raises the core's error when the file is not a usable model)."""
+    from ..core.model_info import load_model_info  # imports onnxruntime only when needed
+
+    return load_model_info(str(path))
+
+
+def _network(info: Any) -> str:
+    network = str(getattr(info, "network", "") or "unknown")
+    variant = str(getattr(info, "variant", "") or "")
+    width = int(getattr(info, "width", 0) or 0)
+    text = network if not variant or variant == network else f"{network} ({variant})"
+    return f"{text}, width {width}" if width else text
+
+
+def _training_data(info: Any) -> str:
+    sources = getattr(info, "training_data", None) or []
+    parts = []
+    for source in sources:
+        name = str(source.get("name", "")) if isinstance(source, dict) else str(source)
+        licence = str(source.get("licence", "")) if isinstance(source, dict) else ""
+        parts.append(f"{name} ({licence})" if licence else name)
+    return "; ".join(parts) or "not recorded"
+
+
+def _metrics(info: Any) -> str:
+    metrics = dict(getattr(info, "metrics", None) or {})
+    if not metrics:
+        return "not recorded"
+    keys = [k for k in _METRIC_ORDER if k in metrics] + sorted(k for k in metrics if k not in _METRIC_ORDER)
+    shown = []
+    for key in keys:
+        value = metrics[key]
+        label = key.upper() if key in ("iou", "f1") else key
+        shown.append(f"{label} {value:.2f}" if isinstance(value, (int, float)) else f"{label} {value}")
+    return ", ".join(shown)
+
+
+def card_rows(info: Any) -> list[tuple[str, str]]:
+    """(label, value) pairs: network, training data, resolution, validation metrics, tiling, bands."""
+    gsd = float(getattr(info, "gsd_m", 0.0) or 0.0)
+    bands = getattr(info, "bands", []) or []
+    names = getattr(info, "band_names", []) or []
+    band_text = ", ".join(f"{b} ({n})" if n else str(b) for b, n in zip(bands, [*names, *[""] * len(bands)]))
+    return [
+        ("Network", _network(info)),
+        ("Trained on", _training_data(info)),
+        ("Resolution", f"{gsd:g} m/pixel" if gsd > 0 else "not recorded"),
+        ("Validation", _metrics(info)),
+        ("Tiles", f"{getattr(info, 'tile_size', '?')} px, overlap {getattr(info, 'overlap', '?')} px"),
+        ("Bands", band_text or "?"),
+    ]
+
+
+def card_html(info: Any) -> str:
+    rows = "".join(
+        f"<tr><td><b>{escape(label)}</b>&nbsp;</td><td>{escape(value)}</td></tr>"
+        for label, value in card_rows(info)
+    )
+    return f"<table cellspacing='0' cellpadding='1'>{rows}</table>"
+
+
+def error_html(message: str) -> str:
+    return f"<span style='color:#b00000'><b>This model cannot be used:</b> {escape(message)}</span>"

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""One entry of the dock's results list: what a run found, with zoom / table / save buttons."""
+
+from __future__ import annotations
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtGui import QPainter
+from qgis.PyQt.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+from .result_layers import RunSummary
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with "…" instead of widening the list."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setToolTip(text)
+
+    def paintEvent(self, _event: object) -> None:  # Qt API name
+        painter = QPainter(self)
+        text = self.fontMetrics().elidedText(self.text(), Qt.ElideMiddle, self.width())
+        painter.drawText(self.rect(), int(Qt.AlignLeft | Qt.AlignVCenter), text)
+
+
+class ResultItemWidget(QWidget):
+    zoomRequested = pyqtSignal(str)  # noqa: N815 - Qt signal naming; the layer id
+    tableRequested = pyqtSignal(str)  # noqa: N815
+    saveRequested = pyqtSignal(str)  # noqa: N815
+
+    def __init__(self, layer_id: str, name: str, summary: RunSummary, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layer_id = layer_id
+        self.title = ElidedLabel(name)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.details = ElidedLabel(summary.describe())
+        self.details.setToolTip(
+            f"Raster: {summary.raster}\nModel: {summary.model}\n"
+            f"Execution provider: {summary.provider} ({summary.provider_reason})\n"
+            f"Finished: {summary.finished_at}"
+        )
+        self.zoom_button = self._button(
+            "Zoom", "/mActionZoomToLayer.svg", "Zoom the map to these landslides", self.zoomRequested
+        )
+        self.table_button = self._button(
+            "Table", "/mActionOpenTable.svg", "Open the attribute table", self.tableRequested
+        )
+        self.save_button = self._button(
+            "Save…", "/mActionFileSaveAs.svg", "Save to another GeoPackage", self.saveRequested
+        )
+
+        text = QVBoxLayout()
+        text.setContentsMargins(0, 0, 0, 0)
+        text.setSpacing(0)
+        text.addWidget(self.title)
+        text.addWidget(self.details)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 2, 4, 2)
+        row.addLayout(text, 1)
+        for button in (self.zoom_button, self.table_button, self.save_button):
+            row.addWidget(button)
+
+    def _button(self, text: str, icon: str, tip: str, signal: pyqtSignal) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setIcon(QgsApplication.getThemeIcon(icon))
+        button.setToolButtonStyle(Qt.ToolButtonIconOnly)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(lambda _checked=False: signal.emit(self.layer_id))
+        return button
