@@ -34,6 +34,7 @@ def run_child(
     device: str,
     profile: Path | None = None,
     timeout: float | None = None,
+    proposals: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Run one detection in a fresh interpreter and return its JSON record."""
     cmd = [sys.executable, "-m", "bench.e2e", "--raster", str(raster), "--model", str(model)]
@@ -44,6 +45,8 @@ def run_child(
         cmd += ["--overlap", str(overlap)]
     if profile:
         cmd += ["--profile", str(profile)]
+    for name in proposals:
+        cmd += ["--proposal", name]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t0
@@ -54,8 +57,50 @@ def run_child(
     return record
 
 
+def _fitted_make_grid(make_grid: Any) -> Any:
+    """``make_grid`` with each axis's tile length fitted to the raster (:mod:`bench.tilefit`)."""
+    from core.tiling import TileGrid, make_axis
+
+    from .tilefit import fitted_tile
+
+    def patched(
+        height: int, width: int, tile: int, overlap: int, size_divisor: int = 1, fixed_hw: Any = (None, None)
+    ) -> Any:
+        if tuple(fixed_hw) != (None, None):
+            return make_grid(height, width, tile, overlap, size_divisor, fixed_hw)
+        return TileGrid(
+            make_axis(height, fitted_tile(height, tile, overlap, size_divisor), overlap, size_divisor),
+            make_axis(width, fitted_tile(width, tile, overlap, size_divisor), overlap, size_divisor),
+        )
+
+    return patched
+
+
+def apply_proposals(names: list[str]) -> None:
+    """Bench-only what-ifs for changes proposed to core/ (measured without editing core/)."""
+    import core.engine
+    import core.runtime
+
+    for name in names:
+        if name == "no-arena":
+            original = core.runtime._session_options
+
+            def no_arena(ort: Any, threads: int, _original: Any = original) -> Any:
+                options = _original(ort, threads)
+                options.enable_cpu_mem_arena = False  # malloc/free per tensor: half the peak memory
+                return options
+
+            core.runtime._session_options = no_arena
+        elif name == "fit-tiles":
+            core.engine.make_grid = _fitted_make_grid(core.engine.make_grid)
+        else:
+            raise SystemExit(f"unknown proposal {name!r}")
+
+
 def _detect(args: argparse.Namespace) -> dict[str, Any]:
     from core.engine import DetectionOptions, run_detection
+
+    apply_proposals(args.proposal)
 
     from .sysinfo import peak_rss_mb
 
@@ -94,6 +139,7 @@ def _detect(args: argparse.Namespace) -> dict[str, Any]:
         "provider_reason": result.provider.reason,
         "peak_rss_mb": round(peak, 1) if peak else None,
         "log": messages,
+        "proposals": args.proposal,
         "warnings": result.warnings,
     }
 
@@ -108,6 +154,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--profile", default=None, help="write cProfile statistics (main thread) here")
+    parser.add_argument("--proposal", action="append", default=[], choices=["no-arena", "fit-tiles"])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(json.dumps(_detect(args)))

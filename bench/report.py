@@ -26,7 +26,9 @@ def _e2e_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
                 f"{r['raster']}²",
                 r["model"],
                 f"{r['tile']}/{r['overlap']}/{r['batch']}",
-                f"{r['tiles_inferred']}",
+                f"{r['tiles_inferred']} × {r['tile_hw'][0]}²"
+                if r["tile_hw"][0] == r["tile_hw"][1]
+                else f"{r['tiles_inferred']} × {r['tile_hw'][0]}x{r['tile_hw'][1]}",
                 f"{r['overlap_waste']:.2f}",
                 f"{r['elapsed_s']:.1f}",
                 f"{r['raster_mpix_per_s']:.3f}",
@@ -86,6 +88,7 @@ def render(results: dict[str, Any], json_path: Path) -> str:
             [
                 r["model"],
                 r["provider"],
+                r["threads"],
                 r["tile"],
                 r["batch"],
                 f"{r['tiles_per_s']:.3f}",
@@ -93,13 +96,35 @@ def render(results: dict[str, Any], json_path: Path) -> str:
                 f"{r['gmacs_per_tile']:.2f}",
                 f"{r['gflops_per_s']:.1f}",
             ]
-            for r in results["model_only"]
+            for r in sorted(
+                results["model_only"],
+                key=lambda r: (
+                    r["model"],
+                    r["provider"],
+                    -r["threads"],
+                    int(str(r["tile"]).split("x")[0]),
+                    r["batch"],
+                ),
+            )
         ]
         parts += [
             "",
             "**Model only** (onnxruntime `session.run` on random tiles, median of ≥3 runs after a warm-up):",
             "",
-            _table(["model", "provider", "tile", "batch", "tiles/s", "MPix/s", "GMAC/tile", "GFLOP/s"], rows),
+            _table(
+                [
+                    "model",
+                    "provider",
+                    "threads",
+                    "tile",
+                    "batch",
+                    "tiles/s",
+                    "MPix/s",
+                    "GMAC/tile",
+                    "GFLOP/s",
+                ],
+                rows,
+            ),
         ]
     if results["e2e"]:
         parts += [
@@ -121,6 +146,20 @@ def render(results: dict[str, Any], json_path: Path) -> str:
                 [
                     [f"{r.get('speedup_vs_deepness') or '-'}×", *row]
                     for r, row in zip(results["deepness"], _e2e_rows(results["deepness"]))
+                ],
+            ),
+        ]
+    if results.get("proposals"):
+        parts += [
+            "",
+            "**Proposed core changes, measured** (the child patches `core` in memory: `fit-tiles` = tile "
+            "length fitted to the raster, `no-arena` = `enable_cpu_mem_arena=False`; core/ unchanged):",
+            "",
+            _table(
+                ["speed-up vs 20 s", *E2E_HEADER],
+                [
+                    [f"{r.get('speedup_vs_deepness') or '-'}×", *row]
+                    for r, row in zip(results["proposals"], _e2e_rows(results["proposals"]))
                 ],
             ),
         ]

@@ -41,6 +41,7 @@ from .e2e import run_child  # noqa: E402
 from .model_only import Sessions, devices_to_measure, measure  # noqa: E402
 from .models import SHIPPED, TMP, resolve_model  # noqa: E402
 from .rasters import make_raster, raster_path  # noqa: E402
+from .tilefit import fitted_tile  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
@@ -65,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="provider(s) to measure")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (0: its default)")
-    p.add_argument("--parts", default="model,e2e,deepness,qgis")
+    p.add_argument("--parts", default="model,e2e,deepness,proposals,qgis")
     p.add_argument("--batches", type=_ints, default=[1, 2, 4, 8], help="model-only batch sizes at 512")
     p.add_argument("--tiles", type=_ints, default=[1024, 2048], help="larger model-only tile sizes (batch 1)")
     p.add_argument("--sizes", type=_ints, default=[2048, 8192, 16384], help="end-to-end raster sizes")
@@ -110,16 +111,6 @@ def grid_for(size: int, tile: int, overlap: int, div: int) -> tuple[int, int, in
     return grid.count, grid.rows.padded, grid.cols.padded
 
 
-def fitted_tile(size: int, max_tile: int, overlap: int, div: int) -> int:
-    """The smallest tile (multiple of ``div``) that covers ``size`` with as few tiles as ``max_tile``.
-
-    The engine's last tile is shifted back to the raster edge: with a tile that does not fit, the
-    last two tiles overlap by far more than ``overlap`` and that compute is wasted.
-    """
-    n = max(1, math.ceil((size - overlap) / (max_tile - overlap)))
-    return min(round_up(math.ceil((size - overlap) / n) + overlap, div), round_up(size, div))
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -137,11 +128,12 @@ class Bench:
             "model_only": [],
             "e2e": [],
             "deepness": [],
+            "proposals": [],
             "qgis": None,
             "notes": [],
         }
         self.sessions: dict[str, Sessions] = {}
-        self.ref_cache: dict[tuple[str, str, int, int, int], dict[str, Any]] = {}
+        self.ref_cache: dict[tuple[str, str, int, int, int, int], dict[str, Any]] = {}
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -172,19 +164,20 @@ class Bench:
             self.sessions[name] = Sessions(self.model(name)[0])
         return self.sessions[name]
 
-    def model_only(self, name: str, device: str, tile: int | tuple[int, int], batch: int) -> dict[str, Any]:
-        """Model-only point, measured once per (model, device, tile, batch) and cached."""
+    def model_only(
+        self, name: str, device: str, tile: int | tuple[int, int], batch: int, threads: int | None = None
+    ) -> dict[str, Any]:
+        """Model-only point, measured once per (model, device, tile, batch, threads) and cached."""
         th, tw = (tile, tile) if isinstance(tile, int) else tile
-        key = (name, device, th, tw, batch)
+        threads = self.args.threads if threads is None else threads
+        key = (name, device, th, tw, batch, threads)
         if key not in self.ref_cache:
-            m = measure(
-                self.sessions_for(name), device, self.args.threads, (th, tw), batch, self.args.min_time
-            )
+            m = measure(self.sessions_for(name), device, threads, (th, tw), batch, self.args.min_time)
             row = {"model": name, **m.as_dict()}
             self.ref_cache[key] = row
             self.results["model_only"].append(row)
             print(
-                f"  model-only {name:9s} {device:4s} tile {row['tile']!s:>9s} batch {batch}: "
+                f"  model-only {name:9s} {device} x{threads} tile {row['tile']!s:>9s} batch {batch}: "
                 f"{row['tiles_per_s']:7.3f} tiles/s {row['mpix_per_s']:7.3f} MPix/s "
                 f"{row['gflops_per_s']:6.1f} GFLOP/s ({row['gmacs_per_tile']:.2f} GMAC/tile, "
                 f"{row['runs']} runs)",
@@ -201,12 +194,14 @@ class Bench:
         batch: int,
         label: str,
         profile: bool = False,
+        proposals: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         path, _ = self.model(name)
         m_tile, m_overlap, div = model_tiling(path)
         tile_eff = round_up(tile or m_tile, div)
         overlap_eff = m_overlap if overlap is None else overlap
-        tiles, th, tw = grid_for(size, tile_eff, overlap_eff, div)
+        grid_tile = fitted_tile(size, tile_eff, overlap_eff, div) if "fit-tiles" in proposals else tile_eff
+        tiles, th, tw = grid_for(size, grid_tile, overlap_eff, div)
         raster = make_raster(raster_path(TMP, size), size)
         ref = self.model_only(
             name, self.args.device if self.args.device != "auto" else "cpu", (th, tw), batch
@@ -219,7 +214,9 @@ class Bench:
             flush=True,
         )
         load_before = sysinfo.load()
-        rec = run_child(raster, path, tile_eff, overlap_eff, batch, self.args.threads, device, prof)
+        rec = run_child(
+            raster, path, tile_eff, overlap_eff, batch, self.args.threads, device, prof, None, proposals
+        )
         elapsed = rec["elapsed_s"]
         pushed_mpix = rec["tiles_inferred"] * th * tw / 1e6
         t = rec["timings_s"]
@@ -235,6 +232,7 @@ class Bench:
             "threads": self.args.threads,
             **rec,
             "tile_hw": [th, tw],
+            "proposals": list(proposals),
             "pushed_mpix": round(pushed_mpix, 3),
             "overlap_waste": round(pushed_mpix / (size * size / 1e6), 3),
             "raster_mpix_per_s": round(size * size / 1e6 / elapsed, 4),
@@ -279,6 +277,8 @@ class Bench:
                     self.model_only(name, device, tile, batch)
                 for big in self.args.tiles:
                     self.model_only(name, device, big, 1)
+                if device == "cpu" and self.args.threads != 1:
+                    self.model_only(name, device, tile, 1, threads=1)  # scaling over cores
 
     def part_e2e(self) -> None:
         print("End-to-end detection (core.engine.run_detection, one child process per run):", flush=True)
@@ -332,6 +332,34 @@ class Bench:
                 row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
         self.results["deepness"] = runs
 
+    def part_proposals(self) -> None:
+        """What-ifs for changes proposed to core/ on the Deepness comparison runs (patched in the child)."""
+        if not self.results["deepness"]:
+            print("Proposals: skipped (they compare against the deepness part)", flush=True)
+            return
+        print("Proposed core changes, measured by patching core in the child (core/ itself unchanged):")
+        base, best = self.results["deepness"][0], self.results["deepness"][1]
+        runs = [
+            ("Deepness settings + fit-tiles", base, ("fit-tiles",)),
+            ("our best settings + no-arena", best, ("no-arena",)),
+        ]
+        out = []
+        for label, ref, proposals in runs:
+            row = self.e2e(
+                ref["model"],
+                ref["raster"],
+                ref["tile"],
+                ref["overlap"],
+                ref["batch"],
+                label,
+                proposals=proposals,
+            )
+            if ref.get("deepness_reference_s"):
+                row["deepness_reference_s"] = ref["deepness_reference_s"]
+                row["speedup_vs_deepness"] = round(ref["deepness_reference_s"] / row["elapsed_s"], 3)
+            out.append(row)
+        self.results["proposals"] = out
+
     def part_qgis(self) -> None:
         from .qgis_run import run_child as qgis_child
 
@@ -378,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         for line in load["busy"]:
             print("   " + line)
     t0 = time.perf_counter()
-    for part in ("model", "e2e", "deepness", "qgis"):
+    for part in ("model", "e2e", "deepness", "proposals", "qgis"):
         if part in args.parts:
             getattr(bench, f"part_{part}")()
             bench.save()  # keep what was measured even if a later part fails

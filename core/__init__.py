@@ -1,2 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""QGIS-free core: tiling, ONNX runtime, raster I/O, vectorising and metrics (numpy + GDAL + onnxruntime)."""
+"""QGIS-free core: tiling, ONNX runtime, raster I/O, vectorising and metrics (numpy + GDAL + onnxruntime).
+
+Modules (never import ``qgis`` or ``torch`` here):
+
+* ``engine``: :func:`run_detection` (orthophoto + model -> probability GeoTIFF + polygons), streamed
+  with a reader thread, onnxruntime in the calling thread and a blending/writing thread.
+* ``runtime``: onnxruntime sessions and the execution-provider report (CUDA or CPU, and why).
+* ``model_info``: :class:`ModelInfo` of a model file, completed from its graph.
+* ``tiling``: tile grids and seam-free blending weights.
+* ``vectorize``: probability raster -> GeoPackage polygons with area/perimeter/probabilities.
+* ``metrics`` / ``report``: pixel and object accuracy, HTML report.
+* ``training_tiles``: image/label tile pairs for training from an orthophoto and an inventory.
+* ``atomic``: outputs written under temporary names and renamed on success.
+* ``raster_io``: GDAL helpers (clear errors whatever ``gdal.UseExceptions`` says, grids, units).
+* ``errors``: :class:`DetectionError` (message = problem + fix) and :class:`DetectionCanceled`.
+"""

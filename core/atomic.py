@@ -24,8 +24,9 @@ def sidecars(path: str | os.PathLike[str]) -> list[str]:
 
 
 def remove_with_sidecars(path: str | os.PathLike[str]) -> None:
+    """Best effort: a file still open elsewhere (Windows) must not hide the error being handled."""
     for name in sidecars(path):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        with contextlib.suppress(OSError):
             os.remove(name)
 
 

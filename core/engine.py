@@ -46,6 +46,8 @@ from .raster_io import (
     BLOCK,
     PROBABILITY_NODATA,
     Window,
+    bounded_gdal_cache,
+    create_mask_raster,
     create_probability_raster,
     dataset_srs,
     extent_window,
@@ -59,6 +61,7 @@ from .raster_io import (
 from .runtime import ProviderReport, create_session
 from .tiling import TileGrid, make_grid, pad_reflect, round_up
 
+QUEUE_BYTES = 256 * 1024 * 1024  # input batches read ahead of inference, at most
 GSD_WARN_RATIO = 2.0  # warn when raster and model resolutions differ by more than this factor
 
 
@@ -109,6 +112,7 @@ class _Scaling:
     scale: np.ndarray  # float32 (C,)
     offset: np.ndarray  # float32 (C,): normalised = raw * scale + offset
     fill: float
+    clip: bool = True  # clip to [-0.5, 0.5] as training does (not needed when the range is the type's)
 
 
 def _scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings: list[str]) -> _Scaling:
@@ -141,7 +145,10 @@ def _scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings: list
     span = np.where(hi > lo, hi - lo, 1.0)
     scale = (1.0 / span).astype(np.float32)
     offset = (-lo / span - 0.5).astype(np.float32)
-    return _Scaling(scale, offset, float(info.nodata_fill))
+    full_byte = all(ds.GetRasterBand(b).DataType == gdal.GDT_Byte for b in bands) and (
+        bool((lo <= 0).all() and (hi >= 255).all())
+    )
+    return _Scaling(scale, offset, float(info.nodata_fill), clip=not full_byte)
 
 
 @dataclass
@@ -380,6 +387,8 @@ class _Reader(threading.Thread):
                     casting="unsafe",
                 )
                 np.add(dst, job.scaling.offset[:, None, None], out=dst)
+                if job.scaling.clip:
+                    np.clip(dst, -0.5, 0.5, out=dst)
                 if vt is not None and not vt.all():
                     np.copyto(dst, np.float32(job.scaling.fill), where=~vt[None])
                 if (h, w) != (th, tw):
@@ -436,15 +445,27 @@ class _StripWriter(threading.Thread):
     """Blends tile outputs into a strip accumulator and writes finished block rows, in its own
     thread so that blending and GeoTIFF compression overlap with inference."""
 
-    def __init__(self, band: gdal.Band, width: int, height: int, grid: TileGrid, depth: int) -> None:
+    def __init__(
+        self,
+        band: gdal.Band,
+        width: int,
+        height: int,
+        grid: TileGrid,
+        depth: int,
+        mask_band: gdal.Band | None = None,
+        threshold: float = 0.5,
+    ) -> None:
         super().__init__(name="landslide-strip-writer", daemon=True)
         self.band, self.width, self.height, self.grid = band, width, height, grid
+        # The thresholded mask for vectorising is written here too: no second pass over the raster.
+        self.mask_band, self.threshold = mask_band, np.float32(threshold)
         self.cap = grid.rows.length + BLOCK
         self.acc = np.zeros((self.cap, width), dtype=np.float32)
         self.valid = np.zeros((self.cap, width), dtype=bool)
         self.y0 = 0  # raster row of acc[0]
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
         self.error: BaseException | None = None
+        self.aborted = False
         self.busy_s = 0.0
         self._weights: dict[tuple[int, int], np.ndarray] = {}
 
@@ -458,6 +479,8 @@ class _StripWriter(threading.Thread):
                 t0 = time.perf_counter()
                 self.add_batch(*item)
                 self.busy_s += time.perf_counter() - t0
+            if self.aborted:
+                return
             t0 = time.perf_counter()
             self.finish()
             self.busy_s += time.perf_counter() - t0
@@ -486,6 +509,8 @@ class _StripWriter(threading.Thread):
             raise self.error
 
     def abort(self) -> None:
+        """Stop without writing the remaining rows (error or cancel: the output is discarded)."""
+        self.aborted = True
         if self.is_alive():
             with contextlib.suppress(BaseException):
                 self.put(None)
@@ -527,6 +552,13 @@ class _StripWriter(threading.Thread):
                 f"Writing the probability raster failed ({last_error()}). Check the disk space."
             )
         self.band.FlushCache()  # compress now and free GDAL's cache (bounded memory)
+        if self.mask_band is not None:
+            on = out >= self.threshold  # nodata (-1) is never on: threshold >= 0
+            if self.mask_band.WriteArray(on.view(np.uint8), 0, self.y0) != 0:
+                raise DetectionError(
+                    f"Writing the detection mask failed ({last_error()}). Check the disk space."
+                )
+            self.mask_band.FlushCache()
         rest = self.cap - n
         self.acc[:rest] = self.acc[n:]
         self.acc[rest:] = 0.0
@@ -596,7 +628,28 @@ def run_detection(
     is_canceled: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> DetectionResult:
-    """Detect landslides in ``raster_path`` with ``model_path``; see the module docstring."""
+    """Detect landslides in ``raster_path`` with ``model_path``; see the module docstring.
+
+    ``progress`` receives 0..100, ``is_canceled`` is polled between batches (a cancel raises
+    DetectionCanceled and leaves no output), ``log`` receives human-readable lines. Bad input
+    raises DetectionError before any inference where it can be detected early.
+    """
+    with bounded_gdal_cache():
+        return _run_detection(
+            raster_path, model_path, polygons_path, probability_path, options, progress, is_canceled, log
+        )
+
+
+def _run_detection(
+    raster_path: str,
+    model_path: str,
+    polygons_path: str | None,
+    probability_path: str | None = None,
+    options: DetectionOptions | None = None,
+    progress: Callable[[float], None] | None = None,
+    is_canceled: Callable[[], bool] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DetectionResult:
     from .vectorize import vectorize_to
 
     start = time.perf_counter()
@@ -679,8 +732,22 @@ def run_detection(
             prob_final = probability_path or os.path.join(work, "probability.tif")
             prob_tmp = outputs.temp_for(probability_path) if probability_path else prob_final
             out_ds = create_probability_raster(prob_tmp, src, window)
+            threshold = float(info.threshold if options.threshold is None else options.threshold)
+            if not 0.0 <= threshold <= 1.0:
+                raise DetectionError(
+                    f"The threshold {threshold} is not a probability. Use a value from 0 to 1."
+                )
+            mask_ds = None
+            if polygons_path:
+                mask_ds = create_mask_raster(os.path.join(work, "mask.tif"), out_ds)
             writer = _StripWriter(
-                out_ds.GetRasterBand(1), window.xsize, window.ysize, grid, options.queue_batches
+                out_ds.GetRasterBand(1),
+                window.xsize,
+                window.ysize,
+                grid,
+                options.queue_batches,
+                mask_ds.GetRasterBand(1) if mask_ds is not None else None,
+                threshold,
             )
             mask_srs = src.GetProjection()
             job = _Job(
@@ -693,10 +760,14 @@ def run_detection(
                 f"{grid.cols.padded} (overlap {overlap}), batches of {batch_size}, bands {bands}"
             )
             vector_share = 90.0 if polygons_path else 100.0
-            reader = _Reader(job, options.queue_batches)
+            # Large tiles x batches: read fewer batches ahead so that memory stays bounded.
+            batch_bytes = batch_size * len(bands) * grid.rows.padded * grid.cols.padded * 4
+            depth = max(1, min(int(options.queue_batches), QUEUE_BYTES // max(batch_bytes, 1)))
+            reader = _Reader(job, depth)
             inferred = 0
             reader.start()
             writer.start()
+            finished = False
             try:
                 while True:
                     if is_canceled():
@@ -719,20 +790,26 @@ def run_detection(
                 t0 = time.perf_counter()
                 writer.close()
                 timings["writer_wait"] = time.perf_counter() - t0
+                finished = True
             finally:
                 reader.stop.set()
                 reader.join()
-                writer.abort()
+                if not finished:
+                    writer.abort()
+                    # close the files now so that the atomic clean-up can delete them (Windows)
+                    out_ds = mask_ds = writer = None
             timings["blend_write"] = writer.busy_s
             out_ds.FlushCache()
-            out_ds = None
+            # Free the pipeline's buffers and the session before vectorising (peak memory).
+            if mask_ds is not None:
+                mask_ds.FlushCache()
+            out_ds = mask_ds = writer = reader = session = None
             log(f"Inferred {inferred} of {grid.count} tiles")
 
             gt = src.GetGeoTransform()
             count, area = 0, 0.0
             if polygons_path:
                 t0 = time.perf_counter()
-                threshold = float(info.threshold if options.threshold is None else options.threshold)
                 vres = vectorize_to(
                     prob_final if not probability_path else prob_tmp,
                     outputs.temp_for(polygons_path),
@@ -741,8 +818,10 @@ def run_detection(
                     simplify_tolerance=options.simplify_tolerance,
                     progress=lambda p: progress(vector_share + (100.0 - vector_share) * p / 100.0),
                     is_canceled=is_canceled,
+                    mask_path=os.path.join(work, "mask.tif"),
                 )
                 count, area = vres.polygon_count, vres.total_area_m2
+                timings.update({f"vectorise_{k}": v for k, v in vres.timings.items()})
                 for w in vres.warnings:
                     if w not in warnings:
                         warn(w)

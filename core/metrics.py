@@ -26,7 +26,15 @@ import numpy as np
 from osgeo import gdal, ogr
 
 from .errors import DetectionCanceled, DetectionError
-from .raster_io import BLOCK, dataset_srs, last_error, layer_in_srs, open_raster, quiet_gdal
+from .raster_io import (
+    BLOCK,
+    bounded_gdal_cache,
+    dataset_srs,
+    last_error,
+    layer_in_srs,
+    open_raster,
+    quiet_gdal,
+)
 
 WINDOW_ROWS = 4 * BLOCK
 LABEL_NODATA = -1
@@ -283,6 +291,21 @@ def evaluate(
     The comparison grid is the prediction raster's, else the reference raster's, else
     ``grid_raster`` (needed when both sides are polygons).
     """
+    with bounded_gdal_cache():
+        return _evaluate(
+            prediction, reference, iou_threshold, pred_threshold, ref_threshold, grid_raster, is_canceled
+        )
+
+
+def _evaluate(
+    prediction: str,
+    reference: str,
+    iou_threshold: float,
+    pred_threshold: float,
+    ref_threshold: float,
+    grid_raster: str | None,
+    is_canceled: Callable[[], bool] | None,
+) -> dict[str, float]:
     is_canceled = is_canceled or (lambda: False)
     work = tempfile.mkdtemp(prefix="landslide-eval-")
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,35 @@ GTIFF_OPTIONS = [
     "BIGTIFF=IF_SAFER",
     "NUM_THREADS=ALL_CPUS",
 ]
+
+
+# GDAL's block cache defaults to 5% of RAM (6 GB on a 128 GB machine) and keeps every block read
+# or written: during a detection it is capped so that memory stays bounded whatever the raster size.
+CACHE_LIMIT = 128 * 1024 * 1024
+_cache_lock = threading.Lock()
+_cache_users = 0
+_cache_saved: int | None = None
+
+
+@contextlib.contextmanager
+def bounded_gdal_cache(limit: int = CACHE_LIMIT) -> Iterator[None]:
+    """Lower GDAL's (process-wide) cache maximum to ``limit`` bytes while the block runs; nested and
+    concurrent uses are counted, and the original value is restored when the last one ends."""
+    global _cache_users, _cache_saved
+    with _cache_lock:
+        if _cache_users == 0:
+            _cache_saved = int(gdal.GetCacheMax())
+            if _cache_saved > limit:
+                gdal.SetCacheMax(int(limit))
+        _cache_users += 1
+    try:
+        yield
+    finally:
+        with _cache_lock:
+            _cache_users -= 1
+            if _cache_users == 0 and _cache_saved is not None:
+                gdal.SetCacheMax(_cache_saved)
+                _cache_saved = None
 
 
 @contextlib.contextmanager
@@ -180,6 +210,37 @@ def create_probability_raster(path: str, like: gdal.Dataset, window: Window) -> 
     band = ds.GetRasterBand(1)
     band.SetNoDataValue(PROBABILITY_NODATA)
     band.SetDescription("landslide probability")
+    return ds
+
+
+MASK_OPTIONS = [
+    "TILED=YES",
+    f"BLOCKXSIZE={BLOCK}",
+    f"BLOCKYSIZE={BLOCK}",
+    "COMPRESS=DEFLATE",
+    "ZLEVEL=1",
+    "BIGTIFF=IF_SAFER",
+]
+
+
+def create_mask_raster(path: str, like: gdal.Dataset) -> gdal.Dataset:
+    """A Byte GeoTIFF on ``like``'s grid for the thresholded detection mask (1 = landslide)."""
+    try:
+        with quiet_gdal():
+            ds = gdal.GetDriverByName("GTiff").Create(
+                str(path), like.RasterXSize, like.RasterYSize, 1, gdal.GDT_Byte, options=MASK_OPTIONS
+            )
+    except RuntimeError as exc:
+        ds, msg = None, str(exc)
+    else:
+        msg = last_error()
+    if ds is None:
+        raise DetectionError(f"The temporary mask '{path}' cannot be created ({msg}). Check the disk space.")
+    gt = like.GetGeoTransform(can_return_null=True)
+    if gt is not None:
+        ds.SetGeoTransform(gt)
+    if like.GetProjection():
+        ds.SetProjection(like.GetProjection())
     return ds
 
 

@@ -33,10 +33,19 @@ from osgeo import gdal, ogr, osr
 
 from .atomic import atomic_output, check_writable
 from .errors import DetectionCanceled, DetectionError
-from .raster_io import BLOCK, dataset_srs, last_error, linear_unit_m, open_raster, quiet_gdal
+from .raster_io import (
+    BLOCK,
+    bounded_gdal_cache,
+    create_mask_raster,
+    dataset_srs,
+    last_error,
+    linear_unit_m,
+    open_raster,
+    quiet_gdal,
+)
 
 LAYER_NAME = "landslides"
-STRIP_ROWS = 4 * BLOCK  # rows per window when streaming over the probability raster
+STRIP_ROWS = 2 * BLOCK  # rows per window when streaming over the probability raster
 FIELDS = (
     ("id", ogr.OFTInteger),
     ("area_m2", ogr.OFTReal),
@@ -120,26 +129,7 @@ def _write_mask(
 ) -> gdal.Dataset:
     """Byte GeoTIFF: 1 where probability >= threshold (nodata never), 0 elsewhere."""
     width, height = prob.RasterXSize, prob.RasterYSize
-    mask = gdal.GetDriverByName("GTiff").Create(
-        path,
-        width,
-        height,
-        1,
-        gdal.GDT_Byte,
-        options=[
-            "TILED=YES",
-            f"BLOCKXSIZE={BLOCK}",
-            f"BLOCKYSIZE={BLOCK}",
-            "COMPRESS=DEFLATE",
-            "ZLEVEL=1",
-            "BIGTIFF=IF_SAFER",
-        ],
-    )
-    gt = prob.GetGeoTransform(can_return_null=True)
-    if gt is not None:
-        mask.SetGeoTransform(gt)
-    if prob.GetProjection():
-        mask.SetProjection(prob.GetProjection())
+    mask = create_mask_raster(path, prob)
     src, dst = prob.GetRasterBand(1), mask.GetRasterBand(1)
     nodata = src.GetNoDataValue()
     threshold = float(threshold)
@@ -184,8 +174,15 @@ def vectorize_to(
     simplify_tolerance: float = 0.0,
     progress: Callable[[float], None] | None = None,
     is_canceled: Callable[[], bool] | None = None,
+    mask_path: str | None = None,
 ) -> VectorizeResult:
-    """Write the polygons of ``probability_path`` >= ``threshold`` to ``polygons_path`` (not atomic)."""
+    """Write the polygons of ``probability_path`` >= ``threshold`` to ``polygons_path`` (not atomic).
+
+    ``mask_path``: the thresholded Byte mask when the caller already wrote it (the engine does,
+    while writing the probabilities), else it is computed here.
+    """
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise DetectionError(f"The threshold {threshold} is not a probability. Use a value from 0 to 1.")
     progress = progress or (lambda _p: None)
     is_canceled = is_canceled or (lambda: False)
     timings: dict[str, float] = {}
@@ -197,8 +194,11 @@ def vectorize_to(
     work = tempfile.mkdtemp(prefix="landslide-vec-")
     try:
         t0 = time.perf_counter()
-        mask = _write_mask(prob, os.path.join(work, "mask.tif"), threshold, is_canceled)
-        mask.FlushCache()
+        if mask_path:
+            mask = open_raster(mask_path)
+        else:
+            mask = _write_mask(prob, os.path.join(work, "mask.tif"), threshold, is_canceled)
+            mask.FlushCache()
         progress(20.0)
         timings["mask"] = time.perf_counter() - t0
 
@@ -301,34 +301,62 @@ def _polygon_stats(
     counts = np.zeros(count + 1, np.int64)
     maxima = np.full(count + 1, -np.inf, np.float64)
     band = prob.GetRasterBand(1)
+    north_up = gt[2] == 0 and gt[4] == 0
     strips = _strips(height)
     for k, (y, h) in enumerate(strips):
         if is_canceled():
             raise DetectionCanceled()
         progress(70.0 + 30.0 * k / len(strips))
-        mem = gdal.GetDriverByName("MEM").Create("", width, h, 1, gdal.GDT_Int32)
         sgt = (gt[0] + y * gt[2], gt[1], gt[2], gt[3] + y * gt[5], gt[4], gt[5])
-        mem.SetGeoTransform(sgt)
-        if prob.GetProjection():
-            mem.SetProjection(prob.GetProjection())
         ys = (sgt[3], sgt[3] + h * sgt[5])
         xs = (sgt[0], sgt[0] + width * sgt[1])
         layer.SetSpatialFilterRect(min(xs), min(ys), max(xs), max(ys))
+        # Only the columns spanned by the polygons of this strip are rasterised and read.
+        x0, x1 = width, 0
+        for feature in layer:
+            env = feature.GetGeometryRef().GetEnvelope()
+            if not north_up:
+                x0, x1 = 0, width
+                break
+            c0, c1 = sorted(((env[0] - gt[0]) / gt[1], (env[1] - gt[0]) / gt[1]))
+            x0, x1 = min(x0, max(0, int(np.floor(c0)))), max(x1, min(width, int(np.ceil(c1))))
+        if x1 <= x0:
+            layer.SetSpatialFilter(None)
+            continue
+        mem = gdal.GetDriverByName("MEM").Create("", x1 - x0, h, 1, gdal.GDT_Int32)
+        mem.SetGeoTransform((sgt[0] + x0 * gt[1], sgt[1], sgt[2], sgt[3] + x0 * gt[4], sgt[4], sgt[5]))
+        if prob.GetProjection():
+            mem.SetProjection(prob.GetProjection())
         gdal.RasterizeLayer(mem, [1], layer, options=["ATTRIBUTE=id"])
         layer.SetSpatialFilter(None)
         ids = mem.GetRasterBand(1).ReadAsArray()
+        mem = None
         inside = ids > 0
         if not inside.any():
             continue
-        p = band.ReadAsArray(0, y, width, h)
+        p = band.ReadAsArray(x0, y, x1 - x0, h)
         sel_ids, sel_p = ids[inside], p[inside].astype(np.float64)
         sums += np.bincount(sel_ids, weights=sel_p, minlength=count + 1)
         counts += np.bincount(sel_ids, minlength=count + 1)
-        np.maximum.at(maxima, sel_ids, sel_p)
+        _group_max(maxima, sel_ids, sel_p)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     maxima = np.where(counts > 0, maxima, np.nan)
     return means, maxima
+
+
+def _group_max(maxima: np.ndarray, ids: np.ndarray, values: np.ndarray) -> None:
+    """maxima[i] = max(maxima[i], values where ids == i), for values in [0, 1].
+
+    One float64 sort of ``2 * id + value`` groups by id with the largest value last; much faster
+    than ``np.maximum.at`` (numpy < 1.25).
+    """
+    key = ids.astype(np.float64) * 2.0 + np.clip(values, 0.0, 1.0)
+    key.sort()
+    group = np.floor(key * 0.5).astype(np.int64)
+    last = np.append(np.flatnonzero(np.diff(group)), key.size - 1)
+    g = group[last]
+    maxima[g] = np.maximum(maxima[g], key[last] - 2.0 * g)
 
 
 def _point_value(prob: gdal.Dataset, geom: ogr.Geometry) -> tuple[float, float]:
@@ -358,7 +386,7 @@ def vectorize_probability(
             f"The polygon output '{polygons_path}' must be a GeoPackage (.gpkg). Change its name."
         )
     check_writable(polygons_path)
-    with atomic_output(polygons_path) as tmp:
+    with bounded_gdal_cache(), atomic_output(polygons_path) as tmp:
         return vectorize_to(
             probability_path, tmp, threshold, min_area_m2, simplify_tolerance, progress, is_canceled
         )

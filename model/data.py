@@ -193,13 +193,21 @@ def rasterise_polygons(path: str | Path, image: RasterImage, shape: tuple[int, i
     return mem.GetRasterBand(1).ReadAsArray().astype(np.uint8)
 
 
+def _is_raster(path: Path) -> bool:
+    try:
+        return gdal.OpenEx(str(path), gdal.OF_RASTER) is not None
+    except RuntimeError:  # a vector-only data source (GeoPackage, Shapefile, ...)
+        return False
+
+
 def load_orthophoto(image_path: str | Path, inventory_path: str | Path, source: str = "") -> Scene:
     """A georeferenced orthophoto and its inventory (label raster on the same grid or polygon layer)."""
     image = read_image(image_path)
     shape = image.valid.shape
     inv = Path(inventory_path)
-    is_raster = inv.suffix.lower() in IMAGE_SUFFIXES or gdal.IdentifyDriver(str(inv)) is not None
-    if is_raster and inv.exists() and gdal.OpenEx(str(inv), gdal.OF_RASTER) is not None:
+    if not inv.exists():
+        raise DataError(f"{inv}: inventory not found; give a label raster or a polygon layer")
+    if _is_raster(inv):
         label, ignore = read_label_raster(inv, shape)
     else:
         label, ignore = rasterise_polygons(inv, image, shape), np.zeros(shape, dtype=bool)
@@ -333,7 +341,9 @@ class CropSampler:
         if self.jitter:  # mild radiometric jitter: sources differ in sensor and season
             nodata = image == NODATA_FILL
             gain = rng.uniform(0.85, 1.15, size=(image.shape[0], 1, 1)).astype(np.float32)
-            image = np.clip((image + 0.5) * gain - 0.5 + np.float32(rng.uniform(-0.05, 0.05)), -0.5, 0.5)
+            # Valid pixels stay just above the fill value so that jitter never fakes "no imagery".
+            shifted = (image + 0.5) * gain - 0.5 + np.float32(rng.uniform(-0.05, 0.05))
+            image = np.clip(shifted, NODATA_FILL + 1.0 / 512.0, 0.5)
             image[nodata] = NODATA_FILL
         return image, np.ascontiguousarray(label), np.ascontiguousarray(ignore)
 
@@ -368,9 +378,9 @@ def resize_crop(
     img = F.interpolate(torch.from_numpy(image)[None], size=(size, size), mode="bilinear", align_corners=False)
     # Fill pixels must stay exactly NODATA_FILL, not a blend with imagery: take them from the nearest mask.
     lab = torch.from_numpy(np.stack([label, ignore]).astype(np.float32))[None]
-    lab = F.interpolate(lab, size=(size, size), mode="nearest")[0].numpy()
+    lab = F.interpolate(lab, size=(size, size), mode="nearest-exact")[0].numpy()
     nodata = torch.from_numpy((image == NODATA_FILL).all(axis=0).astype(np.float32))[None, None]
-    nodata = F.interpolate(nodata, size=(size, size), mode="nearest")[0, 0].numpy() > 0.5
+    nodata = F.interpolate(nodata, size=(size, size), mode="nearest-exact")[0, 0].numpy() > 0.5
     out = img[0].numpy()
     out[:, nodata] = NODATA_FILL
     return out, lab[0].astype(np.uint8), lab[1] > 0.5

@@ -31,6 +31,7 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
+from ..core.atomic import remove_with_sidecars
 from ..core.engine import DetectionOptions, DetectionResult, run_detection
 from ..core.errors import DetectionCanceled, DetectionError
 from .algorithm_base import LandslidesAlgorithm
@@ -265,13 +266,14 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 dest_id = self._copy_to_sink(parameters, context, polygons_path, raster.crs())
             except BaseException:
                 # The polygons are the main result: without them the probability raster is a partial output.
-                if probability_path and os.path.exists(probability_path):
-                    os.remove(probability_path)
+                if probability_path:
+                    remove_with_sidecars(probability_path)
                 raise
 
+        area_units = "m²" if getattr(result, "area_units", "m2") == "m2" else result.area_units
         feedback.pushInfo(
-            self.tr("{} landslides, {:.1f} m² in total, found in {:.1f} s.").format(
-                result.polygon_count, result.total_area_m2, result.elapsed_s
+            self.tr("{} landslides, {:.1f} {} in total, found in {:.1f} s.").format(
+                result.polygon_count, result.total_area_m2, area_units, result.elapsed_s
             )
         )
         return {

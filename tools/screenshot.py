@@ -72,6 +72,10 @@ def start():
             dock.modelFile.setFilePath(CFG["model"])
         dock.runFinished.connect(finished)
         STATE["dock"] = dock
+        if not CFG["detect"]:  # the panel as a user without onnxruntime first sees it
+            STATE["outcome"] = {"status": "ok", "message": dock.onnxCommand.text(), "results": {}}
+            QTimer.singleShot(CFG["settle_ms"], done)
+            return
         if plugin.detect_landslides() is None:
             report(status="failed", message=dock.statusLabel.text())
     except Exception:
@@ -93,7 +97,7 @@ def finished(outcome):
 def tree_state():
     group = QgsProject.instance().layerTreeRoot().findGroup("Landslides")
     view = iface.layerTreeView()
-    index = view.layerTreeModel().node2index(group) if group else None
+    index = view.node2index(group) if group else None
     return {"node_expanded": bool(group and group.isExpanded()),
             "view_expanded": bool(index is not None and view.isExpanded(index))}
 
@@ -157,12 +161,26 @@ def write_profile(profiles: Path) -> None:
     )
 
 
-def reduce_png(raw: Path, output: Path, width: int) -> None:
-    """Scale and quantise so the picture stays small in the repository."""
-    subprocess.run(
-        ["convert", str(raw), "-resize", f"{width}x", "-dither", "None", "-colors", "255", f"PNG8:{output}"],
-        check=True,
-    )
+def reduce_png(raw: Path, output: Path, width: int, max_bytes: int = 480_000) -> None:
+    """Scale and quantise to 255 colours, narrower if needed, so the picture stays small in git."""
+    while True:
+        subprocess.run(
+            [
+                "convert",
+                str(raw),
+                "-resize",
+                f"{width}x",
+                "-dither",
+                "None",
+                "-colors",
+                "255",
+                f"PNG8:{output}",
+            ],
+            check=True,
+        )
+        if output.stat().st_size <= max_bytes or width <= 800:
+            return
+        width -= 120
 
 
 def main() -> int:
@@ -177,6 +195,11 @@ def main() -> int:
     parser.add_argument("--png-width", type=int, default=1400, help="width of the saved picture")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary profile and raw capture")
+    parser.add_argument(
+        "--without-onnxruntime",
+        action="store_true",
+        help="do not give QGIS this environment's onnxruntime: shows the install banner instead of a run",
+    )
     args = parser.parse_args()
 
     for tool in ("Xvfb", "qgis", "import", "convert"):
@@ -208,13 +231,14 @@ def main() -> int:
         "height": height,
         "dock_width": 420,
         "settle_ms": 4000,
+        "detect": not args.without_onnxruntime,
     }
     runtime_dir = work / "runtime"
     runtime_dir.mkdir(mode=0o700)
     env = dict(os.environ)
     for key in ("QT_QPA_PLATFORM", "QGIS_CUSTOM_CONFIG_PATH", "QGIS_OPTIONS_PATH"):
         env.pop(key, None)
-    python_path = [venv_site_packages(), env.get("PYTHONPATH", "")]
+    python_path = ["" if args.without_onnxruntime else venv_site_packages(), env.get("PYTHONPATH", "")]
     env.update(
         DISPLAY=args.display,
         QGIS_PLUGINPATH=str(PLUGINS_DIR),
@@ -222,7 +246,8 @@ def main() -> int:
         XDG_RUNTIME_DIR=str(runtime_dir),
         LANDSLIDE_SCREENSHOT=json.dumps(config),
     )
-    print(f"QGIS Python gets onnxruntime from {python_path[0]} (as a user's pip install would provide)")
+    if python_path[0]:
+        print(f"QGIS Python gets onnxruntime from {python_path[0]} (as a user's pip install would provide)")
 
     xvfb = subprocess.Popen(
         ["Xvfb", args.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],

@@ -21,9 +21,11 @@ from typing import Any
 
 from qgis.core import (
     QgsApplication,
+    QgsProcessingAlgorithm,
     QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
     QgsProcessingFeedback,
+    QgsProcessingParameterNumber,
     QgsProject,
 )
 from qgis.PyQt import sip
@@ -69,6 +71,23 @@ def plain_error(messages: list[str]) -> str:
             text = lines[-1] if lines else text
         return text
     return "The detection failed without a message; see the Processing log (View ▸ Panels ▸ Log Messages)."
+
+
+def parameter_problem(
+    algorithm: QgsProcessingAlgorithm, parameters: dict[str, Any], context: QgsProcessingContext
+) -> str:
+    """What the toolbox dialog would refuse, in words naming the setting (``""`` when all is fine)."""
+    for definition in algorithm.parameterDefinitions():
+        value = parameters.get(definition.name())
+        if definition.checkValueIsAcceptable(value, context):
+            continue
+        text = f"The setting '{definition.description()}' does not accept {value!r}"
+        if isinstance(definition, QgsProcessingParameterNumber):
+            low, high = definition.minimum(), definition.maximum()
+            text += f": use at least {low:g}" if high > 1e12 else f": use {low:g} to {high:g}"
+        return text + "."
+    valid, message = algorithm.checkParameterValues(parameters, context)
+    return "" if valid else message
 
 
 class DetectionRun(QObject):
@@ -124,6 +143,11 @@ class DetectionRun(QObject):
 
         self.context = QgsProcessingContext()
         self.context.setProject(QgsProject.instance())
+        # The checks the toolbox dialog makes before it runs anything (ranges, required values).
+        problem = parameter_problem(algorithm, parameters, self.context)
+        if problem:
+            self._finish(RunOutcome("failed", problem))
+            return
         self.feedback = CapturingFeedback()
         self.task = QgsProcessingAlgRunnerTask(algorithm, parameters, self.context, self.feedback)
         self.task.setDescription(f"Detecting landslides in {self.raster_name}")

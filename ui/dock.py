@@ -25,15 +25,15 @@ from qgis.core import (
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtWidgets import QFileDialog, QListWidgetItem, QWidget
+from qgis.PyQt.QtWidgets import QApplication, QFileDialog, QListWidgetItem, QWidget
 
 from .detection_run import DetectionRun, RunOutcome
 from .installer import OnnxRuntimeInstaller
-from .model_summary import SHIPPED_MODEL, card_html, error_html, is_shipped, load_info
+from .model_summary import MODEL_CARD, SHIPPED_MODEL, card_html, error_html, is_shipped, load_info
 from .onnx_install import command_line, install_args, onnxruntime_error
 from .output_folder import default_output_folder, result_path
 from .result_item import ResultItemWidget
-from .result_layers import RunSummary, add_result_layer, save_as_geopackage, summary_of
+from .result_layers import GROUP_NAME, RunSummary, add_result_layer, save_as_geopackage, summary_of
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).resolve().parent / "landslide_dock.ui"))
 MESSAGE_TITLE = "Landslide Detector"
@@ -76,6 +76,9 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         self.runButton.clicked.connect(lambda _checked=False: self.start_detection())
         self.cancelButton.clicked.connect(self.cancel_detection)
         self.installButton.clicked.connect(self.install_onnxruntime)
+        self.copyCommandButton.clicked.connect(
+            lambda _checked=False: QApplication.clipboard().setText(self.onnxCommand.text())
+        )
 
         self._connections: list[tuple[Any, Any]] = []
         project = QgsProject.instance()
@@ -193,7 +196,8 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         if self.model_error:
             self.modelCardLabel.setText(error_html(self.model_error))
         elif self.model_info is not None:
-            self.modelCardLabel.setText(card_html(self.model_info))
+            card = MODEL_CARD if is_shipped(self.model_path()) else None
+            self.modelCardLabel.setText(card_html(self.model_info, card))
         elif self.runtime_error:
             self.modelCardLabel.setText("The model card is shown once onnxruntime is installed.")
         else:
@@ -260,8 +264,10 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
 
     def parameters(self, raster: QgsRasterLayer) -> dict[str, Any]:
         """The ``landslides:detect`` parameters the dock's widgets describe (OUTPUT set by the run)."""
+        # A file path, not the layer id: the algorithm opens its own copy in the task's thread.
+        source = raster.source() if raster.providerType() == "gdal" else raster.id()
         params: dict[str, Any] = {
-            "INPUT": raster.id(),
+            "INPUT": source,
             "MODEL": self.model_path(),
             "THRESHOLD": round(self.thresholdSpin.value(), 4),
             "MIN_AREA": self.minAreaSpin.value(),
@@ -284,13 +290,16 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
             self.rasterCombo.setLayer(layer)
         raster = self.raster_layer()
         if self.runtime_error:
-            self._status("Install onnxruntime first (see above).", error=True)
+            text = "Install onnxruntime first: the panel shows the command and an Install button."
+            self._status(text, error=True)
+            self._message(text, Qgis.Warning, 10)
             return None
         if raster is None:
             self._status("Choose the orthophoto (a raster layer) to search.", error=True)
             return None
         final = result_path(self.output_folder(), raster.name())
-        self.run = DetectionRun(self.parameters(raster), final, raster.name(), self)
+        # No Qt parent: the run must outlive the dock if the plugin is unloaded mid-run.
+        self.run = DetectionRun(self.parameters(raster), final, raster.name())
         self.run.progressChanged.connect(self._on_progress)
         self.run.finished.connect(self._on_run_finished)
         self.progressBar.setValue(0)
@@ -331,7 +340,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
             model=outcome.model_path,
             finished_at=finished_at.isoformat(timespec="seconds"),
         )
-        name = f"Landslides – {outcome.raster_name} {finished_at:%H:%M:%S}"
+        name = f"{outcome.raster_name} · {finished_at:%H:%M:%S}"  # shown inside the "Landslides" group
         try:
             layer = add_result_layer(outcome.output_path, name, summary)
         except ValueError as exc:
@@ -339,10 +348,19 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
             self._message(str(exc), Qgis.Critical, 0)
             return
         self.progressBar.setValue(100)
+        self._expand_results_group()
         self.add_result_entry(layer, summary)
         self._status(f"Done: {summary.describe()}. Saved as {outcome.output_path.name}")
         self.statusLabel.setToolTip(str(outcome.output_path))
         self._message(f"{outcome.raster_name}: {summary.describe()}", Qgis.Success, 8)
+
+    def _expand_results_group(self) -> None:
+        """Unfold "Landslides" in the Layers panel (its view does not follow a new group's state)."""
+        group = QgsProject.instance().layerTreeRoot().findGroup(GROUP_NAME)
+        view = self.iface.layerTreeView()
+        if group is None or view is None or not hasattr(view, "node2index"):
+            return
+        view.setExpanded(view.node2index(group), True)
 
     # --- results list ------------------------------------------------------------------------------
     def add_result_entry(self, layer: QgsVectorLayer, summary: RunSummary) -> None:

@@ -75,12 +75,16 @@ def card_rows(info: Any) -> list[tuple[str, str]]:
     ]
 
 
-def card_html(info: Any) -> str:
+def card_html(info: Any, card: Path | None = None) -> str:
+    """The card as a small table; ``card`` links the full model card (the shipped model has one)."""
     rows = "".join(
         f"<tr><td><b>{escape(label)}</b>&nbsp;</td><td>{escape(value)}</td></tr>"
         for label, value in card_rows(info)
     )
-    return f"<table cellspacing='0' cellpadding='1'>{rows}</table>"
+    link = ""
+    if card is not None and card.is_file():
+        link = f"<br><a href='{escape(card.as_uri())}'>Full model card</a>"
+    return f"<table cellspacing='0' cellpadding='1'>{rows}</table>{link}"
 
 
 def error_html(message: str) -> str:

@@ -16,6 +16,7 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 
@@ -31,17 +32,27 @@ def onnxruntime_error() -> str:
 
 
 def python_executable() -> str:
-    """The Python interpreter of this QGIS (not the QGIS binary that ``sys.executable`` may be)."""
+    """The Python interpreter of this QGIS, not the QGIS binary or whatever ``python3`` is on PATH.
+
+    Embedded Python guesses ``sys.executable`` from PATH (a pyenv shim, another Python) or reports
+    the QGIS binary, so look in this installation's own prefix first.
+    """
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    prefix = Path(sys.exec_prefix)
+    if os.name == "nt":
+        candidates = [prefix / "python.exe", prefix / "python3.exe", prefix / "Scripts" / "python.exe"]
+    else:
+        candidates = [
+            prefix / "bin" / f"python{version}",
+            prefix / "bin" / "python3",
+            prefix / "bin" / "python",
+        ]
     exe = Path(sys.executable)
-    if exe.name.lower().startswith("python") and exe.exists():
-        return str(exe)
-    names = ["python.exe", "python3.exe"] if os.name == "nt" else ["python3", "python"]
-    prefixes = [Path(sys.exec_prefix), Path(sys.exec_prefix) / "bin", exe.parent, exe.parent / "bin"]
-    for prefix in prefixes:
-        for name in names:
-            candidate = prefix / name
-            if candidate.exists():
-                return str(candidate)
+    if exe.name.lower().startswith("python"):
+        candidates.append(exe)
+    for candidate in candidates:
+        if candidate.is_file():
+            return str(candidate)
     return str(exe)
 
 
@@ -63,8 +74,15 @@ def externally_managed() -> bool:
 
 
 def site_packages_writable() -> bool:
+    """Whether pip may write into QGIS's site-packages (tried, because os.access lies on Windows)."""
     purelib = sysconfig.get_path("purelib")
-    return bool(purelib) and os.access(purelib, os.W_OK)
+    if not purelib or not os.path.isdir(purelib):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=purelib):
+            return True
+    except OSError:
+        return False
 
 
 def pip_install_args(

@@ -32,17 +32,25 @@ QGIS_PROCESS = shutil.which("qgis_process.bin") or "qgis_process.bin"
 # --- Processing ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def landslides_provider(qgis_processing: None):
-    """The plugin's ``landslides`` provider, registered once (or the one the plugin already registered)."""
+    """The ``landslides`` provider for one test: the plugin's if it is loaded, else a fresh one.
+
+    A fresh one is removed again afterwards, so tests that load the plugin itself (which registers
+    the provider) never find it registered already.
+    """
     from landslide_detector.processing_provider.provider import LandslidesProvider
 
     registry = QgsApplication.processingRegistry()
     provider = registry.providerById("landslides")
-    if provider is None:
-        provider = LandslidesProvider()
-        assert registry.addProvider(provider)
-    return provider
+    if provider is not None:
+        yield provider
+        return
+    provider = LandslidesProvider()
+    assert registry.addProvider(provider)
+    yield provider
+    if registry.providerById("landslides") is not None:
+        registry.removeProvider("landslides")
 
 
 class CancelAfterFirstProgress(QgsProcessingFeedback):

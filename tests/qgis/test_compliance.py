@@ -85,6 +85,9 @@ def test_outputs(algorithm: QgsProcessingAlgorithm) -> None:
 
 def test_can_run_in_background_and_in_models(algorithm: QgsProcessingAlgorithm) -> None:
     flags = algorithm.flags()
+    assert flags & QgsProcessingAlgorithm.FlagSupportsBatch
+    assert flags & QgsProcessingAlgorithm.FlagCanCancel
+    assert not flags & QgsProcessingAlgorithm.FlagNoThreading
     assert not flags & QgsProcessingAlgorithm.FlagHideFromModeler
     assert not flags & QgsProcessingAlgorithm.FlagHideFromToolbox
     assert not flags & QgsProcessingAlgorithm.FlagNotAvailableInStandaloneTool

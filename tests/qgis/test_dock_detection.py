@@ -146,6 +146,32 @@ def test_cancel_leaves_no_layer_and_no_file(
     qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=RUN_TIMEOUT_MS)
 
 
+def test_unloading_the_plugin_mid_run_cancels_and_cleans_up(
+    qgis_iface, qgis_new_project, qtbot, tmp_path: Path, tiny_model_files
+) -> None:
+    import landslide_detector
+
+    plugin = landslide_detector.classFactory(qgis_iface)
+    plugin.initGui()
+    big = rasters.write_raster(tmp_path / "big.tif", np.full((3, 2048, 2048), 200, dtype=np.uint8))
+    add_raster(big, "big", qgis_iface)
+    dock = plugin.show_dock()
+    dock.modelFile.setFilePath(str(tiny_model_files.constant))
+    out = tmp_path / "results"
+    dock.outputFolder.setFilePath(str(out))
+    layers_before = set(QgsProject.instance().mapLayers())
+
+    run = dock.start_detection()
+    qtbot.waitUntil(lambda: dock.progressBar.value() > 0 or run.done, timeout=RUN_TIMEOUT_MS)
+    assert not run.done
+    plugin.unload()  # QGIS closing, or the user disabling the plugin, while the task runs
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    qtbot.waitUntil(lambda: run.done, timeout=RUN_TIMEOUT_MS)
+
+    assert set(QgsProject.instance().mapLayers()) == layers_before
+    assert files_in(out) == []
+
+
 def test_bad_model_shows_a_plain_error(
     plugin, qgis_iface, qtbot, tmp_path: Path, squares_raster: Path, tiny_model_files
 ) -> None:
@@ -220,3 +246,19 @@ def test_installer_reports_the_outcome(qtbot, code: str, ok: bool, words: str) -
         installer.start()
     assert blocker.args[0] is ok
     assert words in blocker.args[1]
+
+
+def test_out_of_range_parameter_is_refused_before_running(
+    plugin, qgis_iface, qtbot, tmp_path: Path, squares_raster: Path, tiny_model_files
+) -> None:
+    add_raster(squares_raster, "squares", qgis_iface)
+    dock = plugin.show_dock()
+    dock.modelFile.setFilePath(str(tiny_model_files.brightness))
+    dock.tileSizeSpin.setValue(8)  # the algorithm needs at least 16 pixels
+    out = tmp_path / "results"
+    dock.outputFolder.setFilePath(str(out))
+
+    run = dock.start_detection()
+    assert run.done and run.task is None  # refused at once: no task was queued
+    assert "'Tile size in pixels" in dock.statusLabel.text() and "at least 16" in dock.statusLabel.text()
+    assert files_in(out) == []

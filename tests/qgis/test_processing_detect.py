@@ -17,6 +17,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
     QgsProject,
     QgsVectorLayer,
 )
@@ -285,6 +286,18 @@ def test_unwritable_output_fails_before_running(
     assert files_in(tmp_path) == {"squares.tif"}
 
 
+def test_unwritable_output_definition_from_the_dialog_fails_early(
+    tmp_path: Path, squares_raster: Path, tiny_model_files: TinyModels
+) -> None:
+    # The algorithm dialog and the model designer pass outputs as QgsProcessingOutputLayerDefinition.
+    destination = QgsProcessingOutputLayerDefinition(str(tmp_path / "gone" / "landslides.gpkg"))
+    with pytest.raises(QgsProcessingException, match="does not exist"):
+        run_detect(
+            {"INPUT": str(squares_raster), "MODEL": str(tiny_model_files.brightness), "OUTPUT": destination}
+        )
+    assert files_in(tmp_path) == {"squares.tif"}
+
+
 def test_unwritable_probability_fails_and_leaves_nothing(
     tmp_path: Path, squares_raster: Path, tiny_model_files: TinyModels
 ) -> None:
@@ -322,3 +335,19 @@ def test_cancel_leaves_nothing(
     assert "cancel" in str(error.value).lower()
     assert cancel_feedback.progress_reports >= 1
     assert files_in(out) == set()
+
+
+def test_default_model_is_the_shipped_one(tmp_path: Path, squares_raster: Path) -> None:
+    from qgis.core import QgsApplication
+
+    shipped = Path(__file__).resolve().parents[2] / "resources" / "model" / "landslide_daunet.onnx"
+    algorithm = QgsApplication.processingRegistry().algorithmById("landslides:detect")
+    assert Path(algorithm.parameterDefinition("MODEL").defaultValue()) == shipped
+    parameters = {"INPUT": str(squares_raster), "OUTPUT": str(tmp_path / "out.gpkg")}  # no MODEL
+    if not shipped.exists():
+        with pytest.raises(QgsProcessingException, match=r"landslide_daunet\.onnx"):
+            run_detect(parameters)
+    else:
+        result = run_detect(parameters)
+        assert result["POLYGON_COUNT"] >= 0
+        assert (tmp_path / "out.gpkg").is_file()

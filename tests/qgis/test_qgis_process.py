@@ -164,3 +164,22 @@ def test_model3_file_is_up_to_date(tmp_path: Path) -> None:
         timeout=120,
     )
     assert built.read_bytes() == MODEL3.read_bytes(), "run tools/build_model3.py and commit the result"
+
+
+def test_raster_without_crs_succeeds_with_a_warning(
+    qgis_process, tmp_path: Path, tiny_model_files: TinyModels
+) -> None:
+    raster = rasters.bright_squares_raster(tmp_path / "nocrs.tif", epsg=None)
+    result = qgis_process(
+        "--json",
+        "run",
+        "landslides:detect",
+        "--",
+        f"INPUT={raster}",
+        f"MODEL={tiny_model_files.brightness}",
+        f"OUTPUT={tmp_path / 'landslides.gpkg'}",
+    )
+    assert result.returncode == 0, result.output
+    document = result.json()
+    assert document["results"]["POLYGON_COUNT"] == 2
+    assert any("coordinate reference system" in w or "CRS" in w for w in document["log"]["warning"])

@@ -328,7 +328,7 @@ def test_read_only_folder(tmp_path, brightness):
         locked.chmod(0o700)
 
 
-@pytest.mark.parametrize("cancel_after", [0, 3])
+@pytest.mark.parametrize("cancel_after", [0, 3, 51, 53])  # before, during inference, vectorising
 def test_cancel_leaves_no_output(tmp_path, brightness, cancel_after):
     raster = rasters.bright_squares_raster(tmp_path / "in.tif", rows=300, cols=300)
     old = tmp_path / "o.gpkg"
@@ -347,3 +347,120 @@ def test_cancel_leaves_no_output(tmp_path, brightness, cancel_after):
         )
     _assert_no_output(tmp_path, before)
     assert old.read_bytes() == b"previous result"
+
+
+# --- less common inputs ----------------------------------------------------------------------------
+
+
+def _fixed_shape_brightness(path, n=1, size=64):
+    """A brightness model whose graph only accepts n x 3 x size x size (like some foreign exports)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from core.model_metadata import metadata_props
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [n, 3, size, size])
+    y = helper.make_tensor_value_info("probability", TensorProto.FLOAT, [n, 1, size, size])
+    nodes = [
+        helper.make_node("ReduceMean", ["input"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("Add", ["mean", "half"], ["probability"]),
+    ]
+    init = [helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])]
+    model = helper.make_model(
+        helper.make_graph(nodes, "fixed", [x], [y], initializer=init),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    model.ir_version = 8
+    helper.set_model_props(model, metadata_props(tiny_models.default_info(tile_size=256)))
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(150, 170), (40, 30)])
+def test_fixed_shape_model(tmp_path, rows, cols):
+    model = _fixed_shape_brightness(tmp_path / "fixed.onnx")
+    image = np.random.default_rng(4).integers(0, 255, (3, rows, cols), dtype=np.uint8)
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    out = tmp_path / "p.tif"
+    result = run_detection(str(raster), model, None, str(out), DetectionOptions(batch_size=8))
+    np.testing.assert_allclose(_read(out)[0], image.mean(axis=0) / 255.0, atol=2e-6)
+    assert result.tiles_total == (1 if rows < 64 else 3 * 4)  # starts 0, 48, 86 and 0, 48, 96, 106
+
+
+def test_float_raster_nan_is_nodata(tmp_path, brightness):
+    image = np.full((3, 40, 50), 0.2, np.float32)
+    image[:, :5, :] = np.nan
+    info = tiny_models.default_info(value_min=[0.0] * 3, value_max=[1.0] * 3)
+    model = tiny_models.brightness_model(tmp_path / "f.onnx", info=info)
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    out = tmp_path / "p.tif"
+    run_detection(str(raster), str(model), None, str(out))
+    prob = _read(out)[0]
+    assert (prob[:5] == -1).all()
+    assert prob[5:] == pytest.approx(0.2, abs=1e-6)
+
+
+def test_mask_in_another_crs_is_reprojected(tmp_path, brightness):
+    from osgeo import osr
+
+    raster = rasters.bright_squares_raster(tmp_path / "in.tif")
+    utm, wgs = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(rasters.EPSG)
+    wgs.ImportFromEPSG(4326)
+    for s in (utm, wgs):
+        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    geom = ogr.CreateGeometryFromWkt(rasters.pixel_rect_wkt(50, 60, 40, 50))
+    geom.Transform(osr.CoordinateTransformation(utm, wgs))
+    mask = rasters.write_polygons(tmp_path / "mask.gpkg", [geom.ExportToWkt()], epsg=4326)
+    gpkg = tmp_path / "o.gpkg"
+    result = run_detection(str(raster), brightness, str(gpkg), None, DetectionOptions(mask_path=str(mask)))
+    assert result.polygon_count == 1
+    assert _features(gpkg)[0]["area"] == pytest.approx(15 * 15 * PIXEL_AREA)
+
+
+def test_extent_outside_raster_and_bad_overlap(tmp_path, brightness):
+    raster = rasters.bright_squares_raster(tmp_path / "in.tif")
+    with pytest.raises(DetectionError, match="does not overlap"):
+        run_detection(
+            str(raster), brightness, str(tmp_path / "o.gpkg"), None, DetectionOptions(extent=(0, 0, 1, 1))
+        )
+    with pytest.raises(DetectionError, match="overlap"):
+        run_detection(str(raster), brightness, str(tmp_path / "o.gpkg"), None, DetectionOptions(overlap=64))
+    assert _files(tmp_path) == ["brightness.onnx", "in.tif"]
+
+
+def test_bad_threshold_and_mask_file(tmp_path, brightness):
+    raster = rasters.bright_squares_raster(tmp_path / "in.tif")
+    with pytest.raises(DetectionError, match="not a probability"):
+        run_detection(
+            str(raster), brightness, str(tmp_path / "o.gpkg"), None, DetectionOptions(threshold=1.5)
+        )
+    bad_mask = tmp_path / "mask.gpkg"
+    bad_mask.write_text("not a vector file")
+    with pytest.raises(DetectionError, match="polygon layer"):
+        run_detection(
+            str(raster), brightness, str(tmp_path / "o.gpkg"), None, DetectionOptions(mask_path=str(bad_mask))
+        )
+    assert _files(tmp_path) == ["brightness.onnx", "in.tif", "mask.gpkg"]
+
+
+@pytest.mark.parametrize("kind", ["mask", "nodata"])
+def test_resampling_keeps_no_imagery_as_nodata(tmp_path, kind):
+    model = tiny_models.brightness_model(tmp_path / "m.onnx", info=tiny_models.default_info(gsd_m=1.0))
+    valid = np.ones((100, 120), bool)
+    valid[:, :40] = False
+    image = rasters.squares_image(100, 120, [(10, 50, 20, 30)])
+    image[:, :, :40] = 250  # bright but no imagery
+    if kind == "mask":
+        raster = rasters.write_raster(tmp_path / "in.tif", image, mask=valid)
+    else:
+        raster = rasters.write_raster(
+            tmp_path / "in.tif", np.where(valid, image, 255).astype(np.uint8), nodata=255
+        )
+    prob_path, gpkg = tmp_path / "p.tif", tmp_path / "o.gpkg"
+    options = DetectionOptions(resample_to_model_gsd=True)
+    result = run_detection(str(raster), str(model), str(gpkg), str(prob_path), options)
+    prob, _ = _read(prob_path)
+    assert prob.shape == (50, 60)
+    assert (prob[:, :20] == -1).all() and (prob[:, 20:] >= 0).all()
+    assert result.polygon_count == 1 and result.total_area_m2 == pytest.approx(20 * 30 * 0.25)

@@ -129,3 +129,18 @@ def test_atomic_output(tmp_path):
         Path(b).write_text("b")
     assert not (tmp_path / "a.txt").exists()  # no commit: both discarded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.tif.aux.xml"]
+
+
+def test_group_max_matches_numpy():
+    from core.vectorize import _group_max
+
+    rng = np.random.default_rng(5)
+    ids = rng.integers(1, 50, 10_000)
+    values = rng.random(10_000).astype(np.float32).astype(np.float64)
+    values[ids == 7] = 1.0
+    expected = np.full(50, -np.inf)
+    np.maximum.at(expected, ids, values)
+    got = np.full(50, -np.inf)
+    _group_max(got, ids[:5000], values[:5000])
+    _group_max(got, ids[5000:], values[5000:])
+    np.testing.assert_allclose(got, expected, atol=1e-9)
