@@ -75,7 +75,15 @@ class AtomicOutputs:
             if not os.path.exists(temp):
                 continue
             remove_with_sidecars(final)
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except OSError as exc:
+                from .errors import DetectionError
+
+                raise DetectionError(
+                    f"The output '{final}' cannot be replaced ({exc.strerror}). It may be open in QGIS or "
+                    "another program: remove that layer or choose another file name."
+                ) from exc
             # Side-cars (e.g. .aux.xml statistics) follow their file; journals are stale once closed.
             for suffix in (".aux.xml", ".ovr", ".msk"):
                 if os.path.exists(temp + suffix):

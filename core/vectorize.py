@@ -192,6 +192,7 @@ def vectorize_to(
     if srs is None:
         warnings.append("The raster has no CRS: area_m2 and perimeter_m are in pixel/map units, not metres.")
     work = tempfile.mkdtemp(prefix="landslide-vec-")
+    mask = band = raw_ds = raw = out_ds = out = None
     try:
         t0 = time.perf_counter()
         if mask_path:
@@ -260,8 +261,7 @@ def vectorize_to(
             if out.CreateFeature(f) != 0:
                 raise DetectionError(f"Writing polygons failed ({last_error()}). Check the free disk space.")
         out.CommitTransaction()
-        raw = None
-        del raw_ds
+        raw = raw_ds = None
         timings["attributes"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -282,7 +282,8 @@ def vectorize_to(
         progress(100.0)
         return VectorizeResult(count, total, warnings, timings)
     finally:
-        prob = None
+        # Close every GDAL/OGR handle before deleting their files (also on error or cancel).
+        prob = mask = band = raw = raw_ds = out = out_ds = None
         shutil.rmtree(work, ignore_errors=True)
 
 

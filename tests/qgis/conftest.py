@@ -158,13 +158,13 @@ def python_path_for_qgis() -> str:
     return os.pathsep.join(paths)
 
 
-def qgis_process_env(profile_dir: Path) -> dict[str, str]:
-    """Environment for qgis_process.bin: headless, this checkout as plugin, a private profile."""
+def qgis_process_env(profile_dir: Path, plugins_dir: Path = PLUGINS_DIR) -> dict[str, str]:
+    """Environment for qgis_process.bin: headless, the plugin from ``plugins_dir``, a private profile."""
     env = dict(os.environ)
     env.update(
         PYTHONPATH=python_path_for_qgis(),
         QT_QPA_PLATFORM="offscreen",
-        QGIS_PLUGINPATH=str(PLUGINS_DIR),
+        QGIS_PLUGINPATH=str(plugins_dir),
         QGIS_CUSTOM_CONFIG_PATH=str(profile_dir),
         XDG_RUNTIME_DIR=str(profile_dir / "runtime"),
     )
@@ -174,11 +174,15 @@ def qgis_process_env(profile_dir: Path) -> dict[str, str]:
 
 
 def run_qgis_process(
-    args: Sequence[str], profile_dir: Path, timeout: float = 300.0, cwd: Path | None = None
+    args: Sequence[str],
+    profile_dir: Path,
+    timeout: float = 300.0,
+    cwd: Path | None = None,
+    plugins_dir: Path = PLUGINS_DIR,
 ) -> QgisProcessResult:
     completed = subprocess.run(
         [QGIS_PROCESS, *args],
-        env=qgis_process_env(profile_dir),
+        env=qgis_process_env(profile_dir, plugins_dir),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -191,8 +195,7 @@ def run_qgis_process(
 @pytest.fixture(scope="session")
 def qgis_process_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throw-away QGIS profile in which the plugin is enabled, the way a user would enable it."""
-    if shutil.which(QGIS_PROCESS) is None:
-        pytest.skip("qgis_process.bin is not installed")
+    assert shutil.which(QGIS_PROCESS), "qgis_process.bin is missing: install Debian's qgis package (make test does)"
     profile = tmp_path_factory.mktemp("qgis_process_profile")
     result = run_qgis_process(["plugins", "enable", PLUGIN_NAME], profile, timeout=120)
     assert result.returncode == 0, result.output
