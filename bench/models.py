@@ -46,7 +46,8 @@ def resolve_model(name: str) -> tuple[Path, str]:
         return SHIPPED, "shipped model resources/model/landslide_daunet.onnx"
     if name in BENCH_MODELS:
         path = bench_model_path(name)
-        if not path.exists():
+        sources = (ROOT / "model" / "network.py", Path(__file__))
+        if not path.exists() or path.stat().st_mtime < max(p.stat().st_mtime for p in sources):
             # Torch lives in the child only.
             subprocess.run([sys.executable, "-m", "bench.models", name], cwd=ROOT, check=True)
         return path, BENCH_MODELS[name][2]

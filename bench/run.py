@@ -239,6 +239,8 @@ class Bench:
             "pushed_mpix_per_s": round(pushed_mpix / elapsed, 4),
             "model_only_mpix_per_s": ref["mpix_per_s"],
             "ratio_to_model_only": round(pushed_mpix / elapsed / ref["mpix_per_s"], 3),
+            # < 1: onnxruntime ran slower inside the engine than alone (reader/GDAL threads compete)
+            "infer_efficiency": round(pushed_mpix / max(t["infer"], 1e-9) / ref["mpix_per_s"], 3),
             "ratio_to_model_only_excl_vectorise": round(
                 pushed_mpix / max(elapsed - t["vectorise"], 1e-9) / ref["mpix_per_s"], 3
             ),
@@ -257,7 +259,8 @@ class Bench:
         print(
             f"    {elapsed:8.1f} s  {row['raster_mpix_per_s']:.3f} raster MPix/s  ratio to model-only "
             f"{row['ratio_to_model_only']:.2f} ({row['ratio_to_model_only_excl_vectorise']:.2f} "
-            f"without vectorising)  peak RSS {rec['peak_rss_mb']:.0f} MB  shares {row['shares_pct']}  "
+            f"without vectorising; session.run alone {row['infer_efficiency']:.2f})  "
+            f"peak RSS {rec['peak_rss_mb']:.0f} MB  shares {row['shares_pct']}  "
             f"{rec['polygon_count']} polygons",
             flush=True,
         )

@@ -89,7 +89,7 @@ def parse_metadata(props: dict[str, str]) -> ModelInfo:
     if "tile_size" in props:
         info.tile_size = int(json.loads(props["tile_size"]))
     if "tiles_overlap" in props:
-        info.overlap = int(round(info.tile_size * float(json.loads(props["tiles_overlap"])) / 100.0))
+        info.overlap = round(info.tile_size * float(json.loads(props["tiles_overlap"])) / 100.0)
     if "seg_thresh" in props:
         info.threshold = float(json.loads(props["seg_thresh"]))
     if "resolution" in props:

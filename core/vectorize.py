@@ -1,42 +1,42 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Probability raster -> landslide polygons (GeoPackage layer ``landslides``).
+"""Probability raster -> landslide polygons (GeoPackage layer ``landslides``), streamed by strips.
 
-* Pixels with probability >= threshold (nodata excluded) form the mask, written window by window
-  to a temporary Byte GeoTIFF; ``gdal.Polygonize`` traces it with **4-connectedness** (pixels
-  touching only at a corner are separate landslides; every polygon is a valid simple shape), so
-  polygon boundaries are exact pixel edges: polygon area == number of pixels x pixel area, and a
-  single-pixel landslide survives unless ``min_area_m2`` removes it.
-* Attributes: ``id``, ``area_m2``, ``perimeter_m``, ``mean_prob``, ``max_prob``. For geographic
-  CRSs areas come from a Lambert azimuthal equal-area projection and perimeters from an azimuthal
-  equidistant one, both centred on the polygon's 1-degree cell (distortion < 1e-5 at 0.5 degrees);
-  for projected CRSs the CRS's linear unit is converted to metres. Without a CRS both are in
-  pixel/map units (the caller warns).
-* ``mean_prob``/``max_prob`` are computed by rasterising the polygons' ``id`` onto strips of the
-  probability raster (pixel centres inside) and accumulating per-id sums and maxima with numpy.
-* Optional ``simplify_tolerance`` (map units) uses GEOS SimplifyPreserveTopology per polygon;
-  areas are then those of the simplified shapes.
+* Pixels with probability >= threshold (nodata, -1, never) are landslide pixels. Each strip of
+  rows is traced by ``gdal.Polygonize`` with **4-connectedness** (pixels touching only at a corner
+  are separate landslides), so boundaries are exact pixel edges: polygon area == number of pixels x
+  pixel area, and a single-pixel landslide survives unless ``min_area_m2`` removes it.
+* A landslide crossing strip boundaries is traced as pieces, one per strip; pieces that share a
+  pixel edge across a boundary are joined (union-find on the boundary rows' labels) and their
+  geometries unioned (GEOS) once no later strip can extend them. Finished landslides are written
+  at once, so memory holds only the pieces still open at the current strip's bottom row. The
+  engine feeds strips as it writes the probability raster, in a thread of their own, so
+  vectorising overlaps with inference instead of re-reading the raster afterwards.
+* Attributes: ``id``, ``area_m2``, ``perimeter_m``, ``mean_prob``, ``max_prob``. Means and maxima
+  come from the pixels (sums/counts/maxima per piece, merged exactly). For geographic CRSs areas
+  come from a Lambert azimuthal equal-area projection and perimeters from an azimuthal equidistant
+  one, centred on the polygon's 1-degree cell (distortion < 1e-5 within 0.5 degrees); for
+  projected CRSs the linear unit is converted to metres. Without a CRS both are in pixel/map units.
+* Optional ``simplify_tolerance`` (map units): GEOS SimplifyPreserveTopology per polygon; areas
+  and perimeters are then those of the simplified shapes.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, gdal_array, ogr, osr
 
 from .atomic import atomic_output, check_writable
 from .errors import DetectionCanceled, DetectionError
 from .raster_io import (
     BLOCK,
     bounded_gdal_cache,
-    create_mask_raster,
     dataset_srs,
     last_error,
     linear_unit_m,
@@ -45,7 +45,8 @@ from .raster_io import (
 )
 
 LAYER_NAME = "landslides"
-STRIP_ROWS = 2 * BLOCK  # rows per window when streaming over the probability raster
+STRIP_ROWS = 2 * BLOCK  # rows per strip when vectorising a probability raster file
+COMMIT_EVERY = 20_000  # features per GeoPackage transaction
 FIELDS = (
     ("id", ogr.OFTInteger),
     ("area_m2", ogr.OFTReal),
@@ -114,38 +115,6 @@ class _Measurer:
         return g1.GetArea(), self._perimeter(g2)
 
 
-def _callback(
-    is_canceled: Callable[[], bool], progress: Callable[[float], None], lo: float, hi: float
-) -> Any:
-    def cb(complete: float, _message: Any, _data: Any) -> int:
-        progress(lo + (hi - lo) * complete)
-        return 0 if is_canceled() else 1
-
-    return cb
-
-
-def _write_mask(
-    prob: gdal.Dataset, path: str, threshold: float, is_canceled: Callable[[], bool]
-) -> gdal.Dataset:
-    """Byte GeoTIFF: 1 where probability >= threshold (nodata never), 0 elsewhere."""
-    width, height = prob.RasterXSize, prob.RasterYSize
-    mask = create_mask_raster(path, prob)
-    src, dst = prob.GetRasterBand(1), mask.GetRasterBand(1)
-    nodata = src.GetNoDataValue()
-    threshold = float(threshold)
-    for y, h in _strips(height):
-        if is_canceled():
-            raise DetectionCanceled()
-        p = src.ReadAsArray(0, y, width, h)
-        if p is None:
-            raise DetectionError(f"Reading the probability raster failed ({last_error()}).")
-        on = p >= threshold
-        if nodata is not None:
-            on &= p != nodata
-        dst.WriteArray(on.view(np.uint8), 0, y)
-    return mask
-
-
 def _new_layer(
     path: str, srs: osr.SpatialReference | None, name: str, spatial_index: bool = True
 ) -> tuple[Any, Any]:
@@ -166,184 +135,228 @@ def _new_layer(
     return ds, layer
 
 
-def vectorize_to(
-    probability_path: str,
-    polygons_path: str,
-    threshold: float,
-    min_area_m2: float = 0.0,
-    simplify_tolerance: float = 0.0,
-    progress: Callable[[float], None] | None = None,
-    is_canceled: Callable[[], bool] | None = None,
-    mask_path: str | None = None,
-) -> VectorizeResult:
-    """Write the polygons of ``probability_path`` >= ``threshold`` to ``polygons_path`` (not atomic).
+@dataclass
+class _Piece:
+    """The part of one landslide inside one strip (or several pieces already merged)."""
 
-    ``mask_path``: the thresholded Byte mask when the caller already wrote it (the engine does,
-    while writing the probabilities), else it is computed here.
+    geoms: list[ogr.Geometry]
+    total: float  # sum of probabilities
+    count: int
+    peak: float
+
+
+class StreamVectorizer:
+    """Receives the probability raster strip by strip (top to bottom) and writes the polygons.
+
+    ``add_strip(y, prob)`` with ``prob`` a float32 (rows x width) array (-1 = nodata), then
+    ``close()``; ``discard()`` closes the GeoPackage without finishing (error or cancel).
     """
-    if not 0.0 <= float(threshold) <= 1.0:
-        raise DetectionError(f"The threshold {threshold} is not a probability. Use a value from 0 to 1.")
-    progress = progress or (lambda _p: None)
-    is_canceled = is_canceled or (lambda: False)
-    timings: dict[str, float] = {}
-    warnings: list[str] = []
-    prob = open_raster(probability_path)
-    srs = dataset_srs(prob)
-    if srs is None:
-        warnings.append("The raster has no CRS: area_m2 and perimeter_m are in pixel/map units, not metres.")
-    work = tempfile.mkdtemp(prefix="landslide-vec-")
-    mask = band = raw_ds = raw = out_ds = out = None
-    try:
-        t0 = time.perf_counter()
-        if mask_path:
-            mask = open_raster(mask_path)
-        else:
-            mask = _write_mask(prob, os.path.join(work, "mask.tif"), threshold, is_canceled)
-            mask.FlushCache()
-        progress(20.0)
-        timings["mask"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        raw_ds, raw = _new_layer(os.path.join(work, "raw.gpkg"), srs, "raw", spatial_index=False)
-        raw.CreateField(ogr.FieldDefn("dn", ogr.OFTInteger))
-        raw.StartTransaction()
-        band = mask.GetRasterBand(1)
-        try:
-            status = gdal.Polygonize(
-                band, band, raw, 0, [], callback=_callback(is_canceled, progress, 20.0, 50.0)
-            )
-        except RuntimeError as exc:
-            status, msg = 1, str(exc)
-        else:
-            msg = last_error()
-        if is_canceled():
-            raise DetectionCanceled()
-        if status != 0:
-            raise DetectionError(
-                f"Polygonising the detection mask failed ({msg}). Check the free disk space."
-            )
-        raw.CommitTransaction()
-        mask = band = None
-        timings["polygonize"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        out_ds, out = _new_layer(polygons_path, srs, LAYER_NAME)
+    def __init__(
+        self,
+        polygons_path: str,
+        srs: osr.SpatialReference | None,
+        geotransform: tuple[float, ...],
+        width: int,
+        threshold: float,
+        min_area_m2: float = 0.0,
+        simplify_tolerance: float = 0.0,
+    ) -> None:
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise DetectionError(f"The threshold {threshold} is not a probability. Use a value from 0 to 1.")
+        self.gt, self.width, self.srs = tuple(geotransform), int(width), srs
+        self.threshold = np.float32(threshold)
+        self.min_area, self.tolerance = float(min_area_m2), float(simplify_tolerance)
+        self.measurer = _Measurer(srs)
+        self.ds, self.layer = _new_layer(polygons_path, srs, LAYER_NAME)
         for name, kind in FIELDS:
-            out.CreateField(ogr.FieldDefn(name, kind))
-        defn = out.GetLayerDefn()
-        measurer = _Measurer(srs)
-        count, total = 0, 0.0
-        n_raw = max(raw.GetFeatureCount(), 1)
-        out.StartTransaction()
-        raw.ResetReading()
-        for i, feature in enumerate(raw):
-            if i % 1000 == 0:
-                if is_canceled():
-                    raise DetectionCanceled()
-                progress(50.0 + 20.0 * i / n_raw)
-            geom = feature.GetGeometryRef()
-            if geom is None or geom.IsEmpty():
+            self.layer.CreateField(ogr.FieldDefn(name, kind))
+        self.defn = self.layer.GetLayerDefn()
+        self.layer.StartTransaction()
+        self.pending = 0
+        self.count, self.total_area = 0, 0.0
+        self.pieces: dict[int, _Piece] = {}  # open pieces by root id
+        self.parent: dict[int, int] = {}
+        self.prev_bottom: np.ndarray | None = None  # global piece ids on the previous strip's last row
+        self.next_id = 1
+        self._next: tuple[int, float, float] | None = None  # (row, x, y) where the next strip starts
+        self.timings = {"polygonize": 0.0, "statistics": 0.0, "write": 0.0}
+        self.mem_vector = ogr.GetDriverByName("Memory")
+
+    # -- union-find over piece ids --
+    def _root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self._root(a), self._root(b)
+        if ra == rb:
+            return
+        if ra > rb:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        pa, pb = self.pieces.pop(ra), self.pieces.pop(rb)
+        self.pieces[ra] = _Piece(
+            pa.geoms + pb.geoms, pa.total + pb.total, pa.count + pb.count, max(pa.peak, pb.peak)
+        )
+
+    def _strip_origin(self, y: int, h: int) -> tuple[float, float]:
+        """Top-left corner of the strip at row ``y``. Accumulated from the previous strip so that
+        its top edge has bit-identical coordinates to the previous strip's bottom edge (then GEOS
+        unions the pieces exactly, whatever the pixel size's binary rounding)."""
+        if self._next is not None and self._next[0] == y:
+            x0, y0 = self._next[1], self._next[2]
+        else:
+            x0, y0 = self.gt[0] + y * self.gt[2], self.gt[3] + y * self.gt[5]
+        self._next = (y + h, x0 + h * self.gt[2], y0 + h * self.gt[5])
+        return x0, y0
+
+    def add_strip(self, y: int, prob: np.ndarray) -> None:
+        h = prob.shape[0]
+        x0, y0 = self._strip_origin(y, h)
+        on = prob >= self.threshold
+        if not on.any():
+            self._close_all_but(set())
+            self.prev_bottom = None
+            return
+        t0 = time.perf_counter()
+        sgt = (x0, self.gt[1], self.gt[2], y0, self.gt[4], self.gt[5])
+        on_bytes = on.view(np.uint8)
+        mask = gdal_array.OpenArray(on_bytes)  # a MEM dataset over the numpy buffer: no copy
+        mask.SetGeoTransform(sgt)
+        band = mask.GetRasterBand(1)
+        vds = self.mem_vector.CreateDataSource("strip")
+        layer = vds.CreateLayer("strip", self.srs, ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
+        gdal.Polygonize(band, band, layer, 0, [])
+        base = self.next_id
+        geoms: list[ogr.Geometry] = []
+        layer.ResetReading()
+        for k, feature in enumerate(layer):
+            feature.SetField(0, k + 1)  # local label, rasterised back below
+            layer.SetFeature(feature)
+            geoms.append(feature.GetGeometryRef().Clone())
+        n = len(geoms)
+        self.next_id += n
+        ids = np.zeros((h, self.width), np.int32)
+        labels = gdal_array.OpenArray(ids)  # rasterised in place
+        labels.SetGeoTransform(sgt)
+        gdal.RasterizeLayer(labels, [1], layer, options=["ATTRIBUTE=id"])
+        labels.FlushCache()
+        mask = band = labels = vds = layer = None
+        self.timings["polygonize"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        sums, counts, peaks = _label_stats(ids, prob, n)
+        for k in range(1, n + 1):
+            gid = base + k - 1
+            self.parent[gid] = gid
+            self.pieces[gid] = _Piece([geoms[k - 1]], float(sums[k]), int(counts[k]), float(peaks[k]))
+        # Join pieces that share a pixel edge across the boundary with the previous strip.
+        if self.prev_bottom is not None:
+            top = ids[0]
+            both = (self.prev_bottom > 0) & (top > 0)
+            if both.any():
+                pairs = np.unique(
+                    np.stack([self.prev_bottom[both], top[both].astype(np.int64) + base - 1]), axis=1
+                )
+                for a, b in pairs.T.tolist():
+                    self._union(a, b)
+        bottom = ids[h - 1].astype(np.int64)
+        self.prev_bottom = np.where(bottom > 0, bottom + base - 1, 0)
+        open_roots = {self._root(int(i)) for i in np.unique(self.prev_bottom[self.prev_bottom > 0])}
+        self.timings["statistics"] += time.perf_counter() - t0
+        self._close_all_but(open_roots)
+
+    def _close_all_but(self, open_roots: set[int]) -> None:
+        t0 = time.perf_counter()
+        for root in [r for r in self.pieces if r not in open_roots]:
+            self._write(self.pieces.pop(root))
+        if not open_roots:
+            self.parent.clear()
+        elif len(self.parent) > 4 * (len(self.pieces) + 1024):
+            # forget finished pieces: keep only ids still referenced by open pieces / the boundary row
+            keep = set(int(i) for i in np.unique(self.prev_bottom)) if self.prev_bottom is not None else set()
+            self.parent = {i: self._root(i) for i in keep if i in self.parent} | {r: r for r in self.pieces}
+        self.timings["write"] += time.perf_counter() - t0
+
+    def _write(self, piece: _Piece) -> None:
+        if len(piece.geoms) == 1:
+            geom = piece.geoms[0]
+        else:
+            multi = ogr.Geometry(ogr.wkbMultiPolygon)
+            for g in piece.geoms:
+                multi.AddGeometry(g)
+            geom = multi.UnionCascaded()
+        if self.tolerance > 0:
+            geom = geom.SimplifyPreserveTopology(self.tolerance)
+        if geom is None or geom.IsEmpty():
+            return
+        parts = (
+            [geom]
+            if geom.GetGeometryType() == ogr.wkbPolygon
+            else [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]
+        )
+        mean = piece.total / piece.count if piece.count else float("nan")
+        for part in parts:
+            area, perimeter = self.measurer.measure(part)
+            if area < self.min_area:
                 continue
-            if simplify_tolerance > 0:
-                geom = geom.SimplifyPreserveTopology(float(simplify_tolerance))
-                if geom is None or geom.IsEmpty():
-                    continue
-            area, perimeter = measurer.measure(geom)
-            if area < min_area_m2:
-                continue
-            count += 1
-            total += area
-            f = ogr.Feature(defn)
-            f.SetField("id", count)
+            self.count += 1
+            self.total_area += area
+            f = ogr.Feature(self.defn)
+            f.SetField("id", self.count)
             f.SetField("area_m2", area)
             f.SetField("perimeter_m", perimeter)
-            f.SetGeometry(geom)
-            if out.CreateFeature(f) != 0:
+            if piece.count:
+                f.SetField("mean_prob", mean)
+                f.SetField("max_prob", piece.peak)
+            f.SetGeometry(part)
+            if self.layer.CreateFeature(f) != 0:
                 raise DetectionError(f"Writing polygons failed ({last_error()}). Check the free disk space.")
-        out.CommitTransaction()
-        raw = raw_ds = None
-        timings["attributes"] = time.perf_counter() - t0
+            self.pending += 1
+            if self.pending >= COMMIT_EVERY:
+                self.layer.CommitTransaction()
+                self.layer.StartTransaction()
+                self.pending = 0
 
-        t0 = time.perf_counter()
-        if count:
-            means, maxima = _polygon_stats(prob, out_ds, out, count, is_canceled, progress)
-            out.StartTransaction()
-            out.ResetReading()
-            for feature in out:
-                idx = feature.GetField("id")
-                if math.isnan(means[idx]):
-                    means[idx], maxima[idx] = _point_value(prob, feature.GetGeometryRef())
-                feature.SetField("mean_prob", float(means[idx]))
-                feature.SetField("max_prob", float(maxima[idx]))
-                out.SetFeature(feature)
-            out.CommitTransaction()
-        timings["statistics"] = time.perf_counter() - t0
-        out = out_ds = None
-        progress(100.0)
-        return VectorizeResult(count, total, warnings, timings)
-    finally:
-        # Close every GDAL/OGR handle before deleting their files (also on error or cancel).
-        prob = mask = band = raw = raw_ds = out = out_ds = None
-        shutil.rmtree(work, ignore_errors=True)
+    def close(self) -> VectorizeResult:
+        self._close_all_but(set())
+        self.layer.CommitTransaction()
+        self.layer = self.ds = None
+        return VectorizeResult(self.count, self.total_area, [], dict(self.timings))
+
+    def discard(self) -> None:
+        """Close without finishing (the caller deletes the file)."""
+        self.layer = self.ds = None
+        self.pieces.clear()
 
 
-def _polygon_stats(
-    prob: gdal.Dataset,
-    out_ds: Any,
-    layer: Any,
-    count: int,
-    is_canceled: Callable[[], bool],
-    progress: Callable[[float], None],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-id mean and max probability over the pixels whose centres the polygon covers."""
-    width, height = prob.RasterXSize, prob.RasterYSize
-    gt = prob.GetGeoTransform()
-    sums = np.zeros(count + 1, np.float64)
-    counts = np.zeros(count + 1, np.int64)
-    maxima = np.full(count + 1, -np.inf, np.float64)
-    band = prob.GetRasterBand(1)
-    north_up = gt[2] == 0 and gt[4] == 0
-    strips = _strips(height)
-    for k, (y, h) in enumerate(strips):
-        if is_canceled():
-            raise DetectionCanceled()
-        progress(70.0 + 30.0 * k / len(strips))
-        sgt = (gt[0] + y * gt[2], gt[1], gt[2], gt[3] + y * gt[5], gt[4], gt[5])
-        ys = (sgt[3], sgt[3] + h * sgt[5])
-        xs = (sgt[0], sgt[0] + width * sgt[1])
-        layer.SetSpatialFilterRect(min(xs), min(ys), max(xs), max(ys))
-        # Only the columns spanned by the polygons of this strip are rasterised and read.
-        x0, x1 = width, 0
-        for feature in layer:
-            env = feature.GetGeometryRef().GetEnvelope()
-            if not north_up:
-                x0, x1 = 0, width
-                break
-            c0, c1 = sorted(((env[0] - gt[0]) / gt[1], (env[1] - gt[0]) / gt[1]))
-            x0, x1 = min(x0, max(0, int(np.floor(c0)))), max(x1, min(width, int(np.ceil(c1))))
-        if x1 <= x0:
-            layer.SetSpatialFilter(None)
-            continue
-        mem = gdal.GetDriverByName("MEM").Create("", x1 - x0, h, 1, gdal.GDT_Int32)
-        mem.SetGeoTransform((sgt[0] + x0 * gt[1], sgt[1], sgt[2], sgt[3] + x0 * gt[4], sgt[4], sgt[5]))
-        if prob.GetProjection():
-            mem.SetProjection(prob.GetProjection())
-        gdal.RasterizeLayer(mem, [1], layer, options=["ATTRIBUTE=id"])
-        layer.SetSpatialFilter(None)
-        ids = mem.GetRasterBand(1).ReadAsArray()
-        mem = None
-        inside = ids > 0
-        if not inside.any():
-            continue
-        p = band.ReadAsArray(x0, y, x1 - x0, h)
-        sel_ids, sel_p = ids[inside], p[inside].astype(np.float64)
-        sums += np.bincount(sel_ids, weights=sel_p, minlength=count + 1)
-        counts += np.bincount(sel_ids, minlength=count + 1)
-        _group_max(maxima, sel_ids, sel_p)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    maxima = np.where(counts > 0, maxima, np.nan)
-    return means, maxima
+def _label_stats(ids: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum, count and maximum of ``values`` per label 1..n of ``ids`` (0 = none).
+
+    Only labelled pixels are gathered (one scan of the strip); consecutive equal labels (runs
+    along the rows) are reduced with ``reduceat`` first, so the per-label maximum sorts a few
+    values per landslide row instead of every pixel.
+    """
+    flat_ids = ids.ravel()
+    pos = np.flatnonzero(flat_ids)
+    sel = flat_ids[pos]
+    vals = values.ravel()[pos]
+    if sel.size == 0:
+        return np.zeros(n + 1), np.zeros(n + 1, np.int64), np.full(n + 1, -np.inf)
+    starts = np.concatenate(([0], np.flatnonzero(sel[1:] != sel[:-1]) + 1))
+    run_ids = sel[starts]
+    lengths = np.diff(np.append(starts, sel.size))
+    run_sum = np.add.reduceat(vals, starts, dtype=np.float64)
+    run_max = np.maximum.reduceat(vals, starts).astype(np.float64)
+    sums = np.bincount(run_ids, weights=run_sum, minlength=n + 1)
+    counts = np.bincount(run_ids, weights=lengths, minlength=n + 1).astype(np.int64)
+    peaks = np.full(n + 1, -np.inf)
+    _group_max(peaks, run_ids, run_max)
+    return sums, counts, peaks
 
 
 def _group_max(maxima: np.ndarray, ids: np.ndarray, values: np.ndarray) -> None:
@@ -360,16 +373,51 @@ def _group_max(maxima: np.ndarray, ids: np.ndarray, values: np.ndarray) -> None:
     maxima[g] = np.maximum(maxima[g], key[last] - 2.0 * g)
 
 
-def _point_value(prob: gdal.Dataset, geom: ogr.Geometry) -> tuple[float, float]:
-    """Probability at a point inside a polygon too thin to cover any pixel centre (after simplifying)."""
-    point = geom.PointOnSurface()
-    inv = gdal.InvGeoTransform(prob.GetGeoTransform())
-    col = int(inv[0] + point.GetX() * inv[1] + point.GetY() * inv[2])
-    row = int(inv[3] + point.GetX() * inv[4] + point.GetY() * inv[5])
-    col = min(max(col, 0), prob.RasterXSize - 1)
-    row = min(max(row, 0), prob.RasterYSize - 1)
-    value = float(prob.GetRasterBand(1).ReadAsArray(col, row, 1, 1)[0, 0])
-    return value, value
+def vectorize_to(
+    probability_path: str,
+    polygons_path: str,
+    threshold: float,
+    min_area_m2: float = 0.0,
+    simplify_tolerance: float = 0.0,
+    progress: Callable[[float], None] | None = None,
+    is_canceled: Callable[[], bool] | None = None,
+) -> VectorizeResult:
+    """Write the polygons of ``probability_path`` >= ``threshold`` to ``polygons_path`` (not atomic)."""
+    progress = progress or (lambda _p: None)
+    is_canceled = is_canceled or (lambda: False)
+    t_start = time.perf_counter()
+    prob = open_raster(probability_path)
+    srs = dataset_srs(prob)
+    gt = prob.GetGeoTransform()
+    width, height = prob.RasterXSize, prob.RasterYSize
+    band = prob.GetRasterBand(1)
+    nodata = band.GetNoDataValue()
+    stream = StreamVectorizer(polygons_path, srs, gt, width, threshold, min_area_m2, simplify_tolerance)
+    try:
+        for y, h in _strips(height):
+            if is_canceled():
+                raise DetectionCanceled()
+            progress(100.0 * y / max(height, 1))
+            p = band.ReadAsArray(0, y, width, h)
+            if p is None:
+                raise DetectionError(f"Reading the probability raster failed ({last_error()}).")
+            p = p.astype(np.float32, copy=False)
+            if nodata is not None and nodata >= 0:
+                p[p == nodata] = -1.0  # only -1 is "never a landslide" to the vectoriser
+            stream.add_strip(y, p)
+        result = stream.close()
+    except BaseException:
+        stream.discard()
+        raise
+    finally:
+        prob = band = None
+    if srs is None:
+        result.warnings.append(
+            "The raster has no CRS: area_m2 and perimeter_m are in pixel/map units, not metres."
+        )
+    result.timings["total"] = time.perf_counter() - t_start
+    progress(100.0)
+    return result
 
 
 def vectorize_probability(

@@ -179,11 +179,15 @@ def rasterise_polygons(path: str | Path, image: RasterImage, shape: tuple[int, i
     """Burn every polygon of every layer of an OGR data source onto the image grid (1 inside)."""
     path = Path(path)
     if image.geotransform is None:
-        raise DataError(f"{path}: a polygon inventory needs a georeferenced image; the image has no geotransform")
+        raise DataError(
+            f"{path}: a polygon inventory needs a georeferenced image; the image has no geotransform"
+        )
     try:
         src = ogr.Open(str(path))
     except RuntimeError as exc:
-        raise DataError(f"{path}: OGR cannot read it ({exc}); give a GeoPackage, Shapefile or GeoJSON") from exc
+        raise DataError(
+            f"{path}: OGR cannot read it ({exc}); give a GeoPackage, Shapefile or GeoJSON"
+        ) from exc
     mem = gdal.GetDriverByName("MEM").Create("", shape[1], shape[0], 1, gdal.GDT_Byte)
     mem.SetGeoTransform(image.geotransform)
     mem.SetProjection(image.projection)
@@ -243,7 +247,14 @@ def load_tile(image_path: Path, label_path: Path, source: str) -> Scene:
     label[ignore] = 0
     img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
     return Scene(
-        f"{source}/{image_path.stem}", source, img, label, ignore, image.value_min, image.value_max, image.gsd_m
+        f"{source}/{image_path.stem}",
+        source,
+        img,
+        label,
+        ignore,
+        image.value_min,
+        image.value_max,
+        image.gsd_m,
     )
 
 
@@ -375,7 +386,9 @@ def resize_crop(
     image: np.ndarray, label: np.ndarray, ignore: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale augmentation: bilinear for the image, nearest for label and ignore mask."""
-    img = F.interpolate(torch.from_numpy(image)[None], size=(size, size), mode="bilinear", align_corners=False)
+    img = F.interpolate(
+        torch.from_numpy(image)[None], size=(size, size), mode="bilinear", align_corners=False
+    )
     # Fill pixels must stay exactly NODATA_FILL, not a blend with imagery: take them from the nearest mask.
     lab = torch.from_numpy(np.stack([label, ignore]).astype(np.float32))[None]
     lab = F.interpolate(lab, size=(size, size), mode="nearest-exact")[0].numpy()

@@ -125,7 +125,9 @@ class DAUNet(nn.Module):
         if dilated:
             self.bottleneck: nn.Module = ASPP(chans[-2], chans[-1])
         else:
-            self.bottleneck = nn.Sequential(ConvBNReLU(chans[-2], chans[-1]), ConvBNReLU(chans[-1], chans[-1]))
+            self.bottleneck = nn.Sequential(
+                ConvBNReLU(chans[-2], chans[-1]), ConvBNReLU(chans[-1], chans[-1])
+            )
         self.decoders = nn.ModuleList(
             DecoderStage(chans[i + 1], chans[i], chans[i], attention) for i in reversed(range(depth))
         )

@@ -76,7 +76,9 @@ def load_split(
         width = scene.label.shape[1]
         cut = round(width * (1.0 - holdout)) if holdout > 0 else width
         if holdout > 0 and (cut - gap < 16 or width - cut < 16):
-            raise DataError(f"{image}: too narrow ({width} px) to hold out {holdout:.0%} of it; lower --ortho-holdout")
+            raise DataError(
+                f"{image}: too narrow ({width} px) to hold out {holdout:.0%} of it; lower --ortho-holdout"
+            )
         split.train.append(scene.columns(0, cut - gap if holdout > 0 else width, ":west"))
         if holdout > 0:
             split.val.append(scene.columns(cut, width, ":east"))

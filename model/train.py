@@ -39,18 +39,45 @@ from model.sources import load_split
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
     d = p.add_argument_group("data")
-    d.add_argument("--tiles", action="append", default=[], metavar="DIR",
-                   help="tile folder with images/ and masks/ (PNG or GeoTIFF; label = not black); repeatable")
-    d.add_argument("--ortho", action="append", nargs=2, default=[], metavar=("IMAGE", "INVENTORY"),
-                   help="orthophoto and its inventory (label raster on the same grid, or any OGR polygon "
-                   "layer); repeatable")
-    d.add_argument("--val-ortho", action="append", nargs=2, default=[], metavar=("IMAGE", "INVENTORY"),
-                   help="orthophoto + inventory used whole for validation only; repeatable")
-    d.add_argument("--val-every", type=int, default=6,
-                   help="hold out every N-th tile of each tile folder for validation (0: none) [6]")
-    d.add_argument("--ortho-holdout", type=float, default=0.35,
-                   help="hold out this eastern fraction of every --ortho scene for validation [0.35]")
-    d.add_argument("--holdout-gap", type=int, default=64, help="unused columns between train and val block [64]")
+    d.add_argument(
+        "--tiles",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="tile folder with images/ and masks/ (PNG or GeoTIFF; label = not black); repeatable",
+    )
+    d.add_argument(
+        "--ortho",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("IMAGE", "INVENTORY"),
+        help="orthophoto and its inventory (label raster on the same grid, or any OGR polygon "
+        "layer); repeatable",
+    )
+    d.add_argument(
+        "--val-ortho",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("IMAGE", "INVENTORY"),
+        help="orthophoto + inventory used whole for validation only; repeatable",
+    )
+    d.add_argument(
+        "--val-every",
+        type=int,
+        default=6,
+        help="hold out every N-th tile of each tile folder for validation (0: none) [6]",
+    )
+    d.add_argument(
+        "--ortho-holdout",
+        type=float,
+        default=0.35,
+        help="hold out this eastern fraction of every --ortho scene for validation [0.35]",
+    )
+    d.add_argument(
+        "--holdout-gap", type=int, default=64, help="unused columns between train and val block [64]"
+    )
     m = p.add_argument_group("network")
     m.add_argument("--variant", choices=list(VARIANTS), default="DA-U-Net")
     m.add_argument("--width", type=int, default=12, help="channels of the first stage [12]")
@@ -61,8 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--epochs", type=int, default=1000, help="maximum number of epochs [1000]")
     t.add_argument("--steps-per-epoch", type=int, default=100)
     t.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget; 0 = no limit")
-    t.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw",
-                   help="adamw (default) or sgd (the paper: momentum 0.9, lr 1e-3, weight decay 5e-4)")
+    t.add_argument(
+        "--optimizer",
+        choices=["adamw", "sgd"],
+        default="adamw",
+        help="adamw (default) or sgd (the paper: momentum 0.9, lr 1e-3, weight decay 5e-4)",
+    )
     t.add_argument("--lr", type=float, default=None, help="learning rate [adamw 2e-3, sgd 1e-3]")
     t.add_argument("--weight-decay", type=float, default=None, help="[adamw 1e-4, sgd 5e-4]")
     t.add_argument("--momentum", type=float, default=0.9)
@@ -136,7 +167,9 @@ def validate(net: DAUNet, scenes: list[Scene], tile: int, device: torch.device) 
 
 def make_optimizer(net: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
     if args.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+        return torch.optim.SGD(
+            net.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+        )
     return torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
 
@@ -164,7 +197,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    split = load_split(args.tiles, args.ortho, args.val_ortho, args.val_every, args.ortho_holdout, args.holdout_gap)
+    split = load_split(
+        args.tiles, args.ortho, args.val_ortho, args.val_every, args.ortho_holdout, args.holdout_gap
+    )
     bands = split.train[0].image.shape[0]
     if any(s.image.shape[0] != bands for s in split.train + split.val):
         raise DataError("all sources must have the same number of bands")
@@ -204,7 +239,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join(sys.argv),
     }
     (out / "run.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    print(f"{args.variant}: {meta['parameters']:,} parameters, width {args.width}, depth {args.depth}", flush=True)
+    print(
+        f"{args.variant}: {meta['parameters']:,} parameters, width {args.width}, depth {args.depth}",
+        flush=True,
+    )
 
     total_steps = args.epochs * args.steps_per_epoch
     val_seconds = 0.0
@@ -212,7 +250,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     while epoch < args.epochs and not stop:
         net.train()
         losses = []
-        bar = tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch + 1}", disable=args.no_progress, file=sys.stdout)
+        bar = tqdm(
+            range(args.steps_per_epoch), desc=f"epoch {epoch + 1}", disable=args.no_progress, file=sys.stdout
+        )
         for _ in bar:
             elapsed = time.monotonic() - started
             progress = step / total_steps
@@ -271,7 +311,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             _save(ckpt, out / "best.pt")
         ckpt["best_iou"] = best_iou
         _save(ckpt, out / "last.pt")
-    summary = {"best_iou": best_iou, "epochs": epoch, "steps": step, "minutes": (time.monotonic() - started) / 60}
+    summary = {
+        "best_iou": best_iou,
+        "epochs": epoch,
+        "steps": step,
+        "minutes": (time.monotonic() - started) / 60,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(f"done: {summary}", flush=True)
     return summary

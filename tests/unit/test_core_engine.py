@@ -328,9 +328,16 @@ def test_read_only_folder(tmp_path, brightness):
         locked.chmod(0o700)
 
 
-@pytest.mark.parametrize("cancel_after", [0, 3, 51, 53])  # before, during inference, vectorising
-def test_cancel_leaves_no_output(tmp_path, brightness, cancel_after):
+@pytest.mark.parametrize("when", ["first", "third", "after_inference", "last"])
+def test_cancel_leaves_no_output(tmp_path, brightness, when):
     raster = rasters.bright_squares_raster(tmp_path / "in.tif", rows=300, cols=300)
+    options = DetectionOptions(batch_size=1)
+    polls = []
+    run_detection(
+        str(raster), brightness, str(tmp_path / "x.gpkg"), None, options, is_canceled=lambda: polls.append(1)
+    )
+    (tmp_path / "x.gpkg").unlink()
+    cancel_after = {"first": 0, "third": 2, "after_inference": len(polls) - 2, "last": len(polls) - 1}[when]
     old = tmp_path / "o.gpkg"
     old.write_bytes(b"previous result")  # an existing output survives a canceled run untouched
     before = _files(tmp_path)
@@ -340,7 +347,6 @@ def test_cancel_leaves_no_output(tmp_path, brightness, cancel_after):
         calls.append(1)
         return len(calls) > cancel_after
 
-    options = DetectionOptions(batch_size=1)
     with pytest.raises(DetectionCanceled):
         run_detection(
             str(raster), brightness, str(old), str(tmp_path / "p.tif"), options, is_canceled=is_canceled
@@ -464,3 +470,60 @@ def test_resampling_keeps_no_imagery_as_nodata(tmp_path, kind):
     assert prob.shape == (50, 60)
     assert (prob[:, :20] == -1).all() and (prob[:, 20:] >= 0).all()
     assert result.polygon_count == 1 and result.total_area_m2 == pytest.approx(20 * 30 * 0.25)
+
+
+def test_alpha_band_marks_no_imagery(tmp_path, brightness):
+    image = rasters.squares_image(60, 70, [(20, 30, 10, 10)])
+    image[:, :, :15] = 250  # bright, but transparent
+    alpha = np.full((1, 60, 70), 255, np.uint8)
+    alpha[0, :, :15] = 0
+    raster = rasters.write_raster(tmp_path / "in.tif", np.concatenate([image, alpha]))
+    ds = gdal.Open(str(raster), gdal.GA_Update)
+    ds.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+    ds = None
+    prob_path, gpkg = tmp_path / "p.tif", tmp_path / "o.gpkg"
+    result = run_detection(str(raster), brightness, str(gpkg), str(prob_path))
+    prob, _ = _read(prob_path)
+    assert (prob[:, :15] == -1).all() and (prob[:, 15:] >= 0).all()
+    assert result.polygon_count == 1
+
+
+def test_tall_narrow_raster_with_batches_spanning_many_tile_rows(tmp_path, brightness):
+    image = np.random.default_rng(8).integers(0, 255, (3, 1100, 21), dtype=np.uint8)
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    out = tmp_path / "p.tif"
+    result = run_detection(
+        str(raster), brightness, str(tmp_path / "o.gpkg"), str(out), DetectionOptions(batch_size=16)
+    )
+    np.testing.assert_allclose(_read(out)[0], image.mean(axis=0) / 255.0, atol=2e-6)
+    assert result.tiles_total == 23
+
+
+def test_engine_polygons_match_a_single_strip_vectorisation(tmp_path, brightness):
+    """Strips written by the engine (256-row blocks) give the same landslides as one big strip."""
+    from core.vectorize import StreamVectorizer
+
+    rng = np.random.default_rng(9)
+    rows, cols = 700, 160
+    blobs = np.zeros((rows, cols))
+    for _ in range(40):  # random rectangles, many crossing rows 256 and 512
+        r, c = rng.integers(0, rows - 60), rng.integers(0, cols - 30)
+        blobs[r : r + rng.integers(3, 60), c : c + rng.integers(2, 30)] = 1
+    image = np.where(blobs > 0, 230, 25).astype(np.uint8)[None].repeat(3, 0)
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    gpkg, prob_path = tmp_path / "o.gpkg", tmp_path / "p.tif"
+    result = run_detection(str(raster), brightness, str(gpkg), str(prob_path))
+    prob, ds = _read(prob_path)
+    stream = StreamVectorizer(str(tmp_path / "ref.gpkg"), None, ds.GetGeoTransform(), cols, 0.5)
+    stream.add_strip(0, prob)
+    reference = stream.close()
+    assert result.polygon_count == reference.polygon_count > 5
+    assert result.total_area_m2 == pytest.approx(reference.total_area_m2)
+    got = sorted(
+        (round(f["area"], 6), round(f["perimeter"], 6), round(f["mean"], 6)) for f in _features(gpkg)
+    )
+    expected = sorted(
+        (round(f["area"], 6), round(f["perimeter"], 6), round(f["mean"], 6))
+        for f in _features(tmp_path / "ref.gpkg")
+    )
+    assert got == expected

@@ -144,3 +144,77 @@ def test_group_max_matches_numpy():
     _group_max(got, ids[:5000], values[:5000])
     _group_max(got, ids[5000:], values[5000:])
     np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def _stream(path, prob, rows_per_strip, gt=None, **kwargs):
+    from core.vectorize import StreamVectorizer
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(rasters.EPSG)
+    gt = gt or rasters.geotransform()
+    stream = StreamVectorizer(str(path), srs, gt, prob.shape[1], 0.5, **kwargs)
+    for y in range(0, prob.shape[0], rows_per_strip):
+        stream.add_strip(y, prob[y : y + rows_per_strip].astype(np.float32))
+    result = stream.close()
+    _ds, layer = _layer(path)
+    rows = sorted(
+        (
+            round(f.GetField("area_m2"), 6),
+            round(f.GetField("perimeter_m"), 6),
+            round(f.GetField("mean_prob"), 6),
+            round(f.GetField("max_prob"), 6),
+            f.GetGeometryRef().IsValid(),
+            f.GetGeometryRef().GetGeometryName(),
+        )
+        for f in layer
+    )
+    return result, rows
+
+
+def test_landslides_crossing_strips_are_joined(tmp_path):
+    prob = np.zeros((30, 30), np.float32)
+    prob[2:25, 3:6] = 0.9  # tall bar over many strips
+    prob[10:20, 10:13] = 0.7  # U: two arms joined at the bottom ...
+    prob[10:20, 16:19] = 0.8
+    prob[18:20, 10:19] = 0.6  # ... in a later strip
+    prob[5:15, 22:29] = 0.95  # ring with a hole spanning strips
+    prob[8:11, 24:27] = 0.0
+    prob[26, 20] = prob[27, 21] = 0.9  # corner contact across a boundary: two landslides
+    single, expected = _stream(tmp_path / "one.gpkg", prob, 30)
+    assert single.polygon_count == 5
+    for rows in (1, 2, 3, 7):
+        result, got = _stream(tmp_path / f"s{rows}.gpkg", prob, rows)
+        assert result.polygon_count == single.polygon_count
+        assert result.total_area_m2 == pytest.approx(single.total_area_m2)
+        assert got == expected
+    ring = [r for r in expected if r[0] == pytest.approx((70 - 9) * 0.25)]
+    assert len(ring) == 1 and ring[0][1] == pytest.approx((2 * (7 + 10) + 12) * 0.5)
+
+
+def test_random_masks_do_not_depend_on_strips(tmp_path):
+    rng = np.random.default_rng(6)
+    prob = (rng.random((40, 50)) < 0.45).astype(np.float32) * rng.uniform(0.5, 1.0, (40, 50)).astype(
+        np.float32
+    )
+    # 0.3 m pixels at an odd origin: coordinates are not exact binary fractions
+    for gt in (None, (500000.1, 0.3, 0.0, 3400000.7, 0.0, -0.3)):
+        single, expected = _stream(tmp_path / "one.gpkg", prob, 40, gt=gt)
+        assert single.polygon_count > 20
+        _result, got = _stream(tmp_path / "s.gpkg", prob, 3, gt=gt)
+        assert got == expected
+        assert all(valid and name == "POLYGON" for *_, valid, name in got)
+
+
+def test_label_stats_matches_pixelwise():
+    from core.vectorize import _label_stats
+
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, 6, (20, 30)).astype(np.int32)
+    ids[:, 10:20] = 3  # long runs crossing row ends
+    values = rng.random((20, 30)).astype(np.float32)
+    sums, counts, peaks = _label_stats(ids, values, 5)
+    for k in range(1, 6):
+        sel = values[ids == k].astype(np.float64)
+        assert counts[k] == sel.size
+        assert sums[k] == pytest.approx(sel.sum())
+        assert peaks[k] == pytest.approx(sel.max())

@@ -133,7 +133,9 @@ def test_label_raster_on_another_grid_is_refused(ortho, tmp_path) -> None:
 
 
 def _write_png(path, array: np.ndarray) -> None:
-    mem = gdal.GetDriverByName("MEM").Create("", array.shape[2], array.shape[1], array.shape[0], gdal.GDT_Byte)
+    mem = gdal.GetDriverByName("MEM").Create(
+        "", array.shape[2], array.shape[1], array.shape[0], gdal.GDT_Byte
+    )
     for i, band in enumerate(array, start=1):
         mem.GetRasterBand(i).WriteArray(band)
     gdal.GetDriverByName("PNG").CreateCopy(str(path), mem)
@@ -143,7 +145,9 @@ def test_tile_folder_colour_labels_and_licence(tmp_path) -> None:
     root = tmp_path / "data"
     (root / "tiles" / "images").mkdir(parents=True)
     (root / "tiles" / "masks").mkdir()
-    (root / "README.md").write_text("| folder | licence |\n|---|---|\n| `tiles/` | CC BY 4.0 |\n", encoding="utf-8")
+    (root / "README.md").write_text(
+        "| folder | licence |\n|---|---|\n| `tiles/` | CC BY 4.0 |\n", encoding="utf-8"
+    )
     rng = np.random.default_rng(0)
     for i in range(3):
         _write_png(root / "tiles" / "images" / f"t{i}.png", rng.integers(1, 255, (3, 32, 48), dtype=np.uint8))

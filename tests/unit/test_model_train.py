@@ -27,7 +27,9 @@ def test_masked_loss_ignores_ignored_pixels() -> None:
         assert masked_loss(logits, target, ignore, kind) == pytest.approx(
             float(masked_loss(changed, target, ignore, kind)), abs=1e-6
         )
-    assert masked_loss(logits, target, ~ignore, "bce") != pytest.approx(float(masked_loss(changed, target, ~ignore, "bce")))
+    assert masked_loss(logits, target, ~ignore, "bce") != pytest.approx(
+        float(masked_loss(changed, target, ~ignore, "bce"))
+    )
 
 
 def test_training_run_writes_checkpoints_and_logs(tmp_path) -> None:

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Input preparation for the engine: value scaling, valid-pixel rules, early checks, resampling."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from osgeo import gdal
+
+from .atomic import check_writable
+from .errors import DetectionError
+from .model_info import InputSpec
+from .model_metadata import ModelInfo
+from .raster_io import dataset_srs, last_error, quiet_gdal
+
+
+@dataclass
+class Scaling:
+    scale: np.ndarray  # float32 (C,)
+    offset: np.ndarray  # float32 (C,): normalised = raw * scale + offset
+    fill: float
+    clip: bool = True  # clip to [-0.5, 0.5] as training does (not needed when the range is the type's)
+
+
+def value_scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings: list[str]) -> Scaling:
+    """raw -> (raw - min) / (max - min) - 0.5 from the model's ranges, else the type range / statistics."""
+    n = len(bands)
+    if len(info.value_min) >= n and len(info.value_max) >= n:
+        lo = np.asarray(info.value_min[:n], dtype=np.float64)
+        hi = np.asarray(info.value_max[:n], dtype=np.float64)
+    else:
+        lo, hi = np.zeros(n), np.zeros(n)
+        used_stats = False
+        for i, b in enumerate(bands):
+            band = ds.GetRasterBand(b)
+            if band.DataType == gdal.GDT_Byte:
+                lo[i], hi[i] = 0.0, 255.0
+                continue
+            used_stats = True
+            try:
+                with quiet_gdal():
+                    mn, mx = band.ComputeRasterMinMax(True)
+            except (RuntimeError, TypeError):
+                mn, mx = 0.0, 1.0
+            lo[i], hi[i] = mn, mx
+        if used_stats:
+            warnings.append(
+                "The model does not record its input value range: bands were scaled by the raster's "
+                "approximate minimum/maximum. Results are better with a model exported with "
+                "value_min/value_max."
+            )
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scale = (1.0 / span).astype(np.float32)
+    offset = (-lo / span - 0.5).astype(np.float32)
+    full_byte = all(ds.GetRasterBand(b).DataType == gdal.GDT_Byte for b in bands) and (
+        bool((lo <= 0).all() and (hi >= 255).all())
+    )
+    return Scaling(scale, offset, float(info.nodata_fill), clip=not full_byte)
+
+
+@dataclass
+class Validity:
+    """How to tell valid pixels: per-band nodata values, a per-dataset mask (alpha/.msk), NaN."""
+
+    nodata: list[float | None]
+    dataset_mask_band: int | None  # 1-based band whose GetMaskBand() is the shared mask
+    check_nan: bool
+
+    @property
+    def trivial(self) -> bool:
+        return self.dataset_mask_band is None and not self.check_nan and all(v is None for v in self.nodata)
+
+
+def validity_rules(ds: gdal.Dataset, bands: list[int]) -> Validity:
+    nodata: list[float | None] = []
+    dataset_mask = None
+    check_nan = False
+    for b in bands:
+        band = ds.GetRasterBand(b)
+        flags = band.GetMaskFlags()
+        value = band.GetNoDataValue() if flags & gdal.GMF_NODATA else None
+        nodata.append(value)
+        if flags & gdal.GMF_PER_DATASET and dataset_mask is None:
+            dataset_mask = b
+        if band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64):
+            check_nan = True
+    return Validity(nodata, dataset_mask, check_nan)
+
+
+def check_bands(ds: gdal.Dataset, bands: list[int], spec: InputSpec, info: ModelInfo, raster: str) -> None:
+    needed = spec.channels if spec.channels is not None else len(info.bands)
+    if len(bands) != needed:
+        raise DetectionError(
+            f"{len(bands)} bands were chosen ({bands}) but the model needs {needed} "
+            f"({', '.join(info.band_names) or 'bands'}). Set BANDS to {needed} raster band numbers "
+            "in model order."
+        )
+    bad = [b for b in bands if not 1 <= b <= ds.RasterCount]
+    if bad:
+        raise DetectionError(
+            f"The raster '{raster}' has {ds.RasterCount} band(s) but the model needs {needed} "
+            f"(bands {bands}; band(s) {bad} do not exist). Choose a raster with at least {max(bands)} bands, "
+            f"or set BANDS to {needed} existing band numbers (1..{ds.RasterCount}) in model order."
+        )
+
+
+def check_outputs(raster: str, polygons: str | None, probability: str | None) -> None:
+    if not polygons and not probability:
+        raise DetectionError(
+            "No output was requested. Give a polygon output (.gpkg) and/or a probability raster (.tif)."
+        )
+    for path, exts, kind in (
+        (polygons, (".gpkg",), "polygon"),
+        (probability, (".tif", ".tiff"), "probability"),
+    ):
+        if not path:
+            continue
+        if os.path.splitext(str(path))[1].lower() not in exts:
+            raise DetectionError(
+                f"The {kind} output '{path}' must end with {' or '.join(exts)} "
+                f"({'GeoPackage' if kind == 'polygon' else 'GeoTIFF'}). Change its file name."
+            )
+        if os.path.abspath(str(path)) == os.path.abspath(str(raster)):
+            raise DetectionError(f"The output '{path}' is the input raster. Choose another output file name.")
+        check_writable(path)
+    if polygons and probability and os.path.abspath(str(polygons)) == os.path.abspath(str(probability)):
+        raise DetectionError("The polygon and probability outputs have the same name. Choose two file names.")
+
+
+def resample_to_gsd(ds: gdal.Dataset, source: str, gsd: float, extent: Any, folder: str) -> str:
+    """A VRT of ``source`` at ``gsd`` metres (projected CRS), restricted to ``extent`` if given."""
+    path = os.path.join(folder, "resampled.vrt")
+    srs = dataset_srs(ds)
+    unit = 1.0 if srs is None else srs.GetLinearUnits() or 1.0
+    res = gsd / unit
+    gt = ds.GetGeoTransform()
+    current = abs(gt[1])
+    alg = "average" if res > current else "bilinear"
+    has_nodata = ds.GetRasterBand(1).GetNoDataValue() is not None
+    kwargs: dict[str, Any] = dict(
+        format="VRT", xRes=res, yRes=res, resampleAlg=alg, targetAlignedPixels=False
+    )
+    if extent is not None:
+        kwargs["outputBounds"] = tuple(extent)
+    if not has_nodata and ds.GetRasterBand(1).GetMaskFlags() != gdal.GMF_ALL_VALID:
+        kwargs["dstAlpha"] = True
+    with quiet_gdal():
+        out = gdal.Warp(path, ds, **kwargs)
+    if out is None:
+        raise DetectionError(
+            f"Resampling the raster to {gsd} m failed ({last_error()}). Run without resampling."
+        )
+    out = None
+    return path
