@@ -72,6 +72,15 @@ def weights_licence(sources: list[dict[str, str]]) -> str:
     return "; ".join(parts) or "not stated"
 
 
+def checkpoint_metrics(ckpt: dict[str, Any]) -> dict[str, float]:
+    """Validation metrics of the checkpoint's epoch (older checkpoints lack the mean over sources)."""
+    metrics = dict(ckpt.get("metrics", {}))
+    rows = [r for r in ckpt.get("history", []) if r.get("epoch") == ckpt.get("epoch")]
+    if "iou_mean_sources" not in metrics and rows and rows[0].get("per_source"):
+        metrics["iou_mean_sources"] = float(np.mean([v["iou"] for v in rows[0]["per_source"].values()]))
+    return metrics
+
+
 def model_info(net: DAUNet, ckpt: dict[str, Any], tile_size: int = 512, overlap: int = 64) -> ModelInfo:
     meta = ckpt["meta"]
     bands = int(meta["bands"])
@@ -92,7 +101,7 @@ def model_info(net: DAUNet, ckpt: dict[str, Any], tile_size: int = 512, overlap:
         class_names=["background", "landslide"],
         training_data=[{"name": s["name"], "licence": s["licence"]} for s in meta["sources"]],
         weights_licence=weights_licence(meta["sources"]),
-        metrics={k: round(float(v), 4) for k, v in ckpt.get("metrics", {}).items()},
+        metrics={k: round(float(v), 4) for k, v in checkpoint_metrics(ckpt).items()},
         version=plugin_version(),
     )
 
@@ -196,7 +205,10 @@ def export_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an exported model is an ordinary file
         onnx.save(model, tmp)
         os.replace(tmp, out)
     finally:

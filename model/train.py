@@ -9,7 +9,8 @@ Example (the shipped model, see resources/model/MODEL_CARD.md)::
         --variant DA-U-Net --width 12 --crop 192 --batch 8 --minutes 40 --out runs/daunet
 
 Each "epoch" is ``--steps-per-epoch`` random crops batches followed by a validation over the held-out
-tiles and blocks; ``best.pt`` keeps the checkpoint with the best validation IoU, ``last.pt`` the latest.
+tiles and blocks; ``best.pt`` keeps the checkpoint with the best validation IoU averaged over the
+sources (each source weighs the same, however many pixels it has), ``last.pt`` the latest.
 With ``--minutes`` the run stops itself so that the last validation still fits in the budget.
 """
 
@@ -34,6 +35,9 @@ from model.data import NODATA_FILL, CropSampler, DataError, Scene
 from model.metrics import Confusion
 from model.network import VARIANTS, DAUNet, build_model, count_parameters
 from model.sources import load_split
+
+METRIC_KEYS = ("iou", "precision", "recall", "f1", "iou_mean_sources")
+SELECT_BY = "iou_mean_sources"  # best.pt is the epoch with the best validation IoU averaged over sources
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -162,7 +166,11 @@ def validate(net: DAUNet, scenes: list[Scene], tile: int, device: torch.device) 
         total += conf
         per_source.setdefault(scene.source, Confusion())
         per_source[scene.source] += conf
-    return {**total.scores(), "per_source": {k: v.scores() for k, v in per_source.items()}}
+    by_source = {k: v.scores() for k, v in per_source.items()}
+    # Pooled IoU is dominated by the source with the most validation pixels; the mean over sources
+    # weighs every domain (aerial, satellite, UAV orthophoto) equally and selects the best checkpoint.
+    mean_iou = float(np.mean([v["iou"] for v in by_source.values()]))
+    return {**total.scores(), "iou_mean_sources": mean_iou, "per_source": by_source}
 
 
 def make_optimizer(net: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
@@ -291,6 +299,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         _log(out, row)
         print(
             f"epoch {epoch} step {step} loss {row['loss']:.4f} val IoU {row.get('iou', 0):.4f} "
+            f"(mean over sources {row.get(SELECT_BY, 0):.4f}) "
             f"P {row.get('precision', 0):.4f} R {row.get('recall', 0):.4f} F1 {row.get('f1', 0):.4f} "
             f"({row['minutes']:.1f} min, validation {val_seconds:.0f} s)",
             flush=True,
@@ -303,10 +312,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "best_iou": best_iou,
             "history": history,
             "meta": meta,
-            "metrics": {k: row[k] for k in ("iou", "precision", "recall", "f1") if k in row},
+            "metrics": {k: row[k] for k in METRIC_KEYS if k in row},
         }
-        if row.get("iou", 0.0) > best_iou or not split.val:
-            best_iou = row.get("iou", 0.0)
+        if row.get(SELECT_BY, 0.0) > best_iou or not split.val:
+            best_iou = row.get(SELECT_BY, 0.0)
             ckpt["best_iou"] = best_iou
             _save(ckpt, out / "best.pt")
         ckpt["best_iou"] = best_iou

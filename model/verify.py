@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png", help="write a preview (image | truth | prediction) to this PNG")
     args = p.parse_args(argv)
 
-    info = parse_metadata({e.key: e.value for e in onnx.load(args.model, load_external_data=False).metadata_props})
+    info = parse_metadata(
+        {e.key: e.value for e in onnx.load(args.model, load_external_data=False).metadata_props}
+    )
     scene = load_orthophoto(args.image, args.inventory)
     w = scene.label.shape[1]
     block = scene.columns(round(w * (1 - args.east)), w, ":east")
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         "edge_landslide_fraction_truth": float(truth[band].mean()) if band.any() else 0.0,
         "edge_landslide_fraction_predicted": float(pred[band].mean()) if band.any() else 0.0,
         "edge_false_positive_rate": edge.fp / max(edge.fp + edge.tn, 1),
-        "interior_false_positive_rate": (whole.fp - edge.fp) / max(whole.fp + whole.tn - edge.fp - edge.tn, 1),
+        "interior_false_positive_rate": (whole.fp - edge.fp)
+        / max(whole.fp + whole.tn - edge.fp - edge.tn, 1),
         "no_imagery_predicted_fraction": float(pred[no_imagery].mean()) if no_imagery.any() else 0.0,
     }
     print(json.dumps(result, indent=1))
@@ -94,7 +97,9 @@ def _preview(path: str, image: np.ndarray, truth: np.ndarray, pred: np.ndarray, 
     panels = [rgb, np.stack([truth * 255 | grey] * 3), np.stack([pred * 255 | grey] * 3)]
     h = rgb.shape[1]
     sep = np.full((3, h, 8), 128, np.uint8)
-    mosaic = np.concatenate([panels[0], sep, panels[1].astype(np.uint8), sep, panels[2].astype(np.uint8)], axis=2)
+    mosaic = np.concatenate(
+        [panels[0], sep, panels[1].astype(np.uint8), sep, panels[2].astype(np.uint8)], axis=2
+    )
     mem = gdal.GetDriverByName("MEM").Create("", mosaic.shape[2], h, 3, gdal.GDT_Byte)
     for i in range(3):
         mem.GetRasterBand(i + 1).WriteArray(mosaic[i])

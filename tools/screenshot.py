@@ -102,9 +102,20 @@ def tree_state():
             "view_expanded": bool(index is not None and view.isExpanded(index))}
 
 
+def drop_task_notice():
+    # Xvfb has no window manager, so QGIS never counts as the active window and announces every
+    # finished task in the message bar; a user working in QGIS does not get that notice.
+    bar = iface.messageBar()
+    item = bar.currentItem()
+    if item is not None and item.title().startswith("Task complete"):
+        bar.popWidget(item)
+
+
 def done():
+    drop_task_notice()
     outcome = STATE["outcome"]
-    report(menu=menu_entries(), tree=tree_state(), **outcome)
+    folder = str(STATE["dock"].output_folder())
+    report(menu=menu_entries(), tree=tree_state(), output_folder=folder, **outcome)
 
 
 QTimer.singleShot(1500, start)
@@ -255,6 +266,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     qgis = None
+    results_folder = work
     log = open(work / "qgis.log", "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
     try:
         socket = Path("/tmp/.X11-unix") / f"X{args.display.lstrip(':')}"
@@ -269,6 +281,7 @@ def main() -> int:
         wait_for(marker.exists, args.timeout, "QGIS to finish the detection", qgis)
         report = json.loads(marker.read_text(encoding="utf-8"))
         print(json.dumps(report, indent=2))
+        results_folder = Path(report.get("output_folder") or work)
         if report.get("status") != "ok":
             raise SystemExit(f"The detection did not succeed: {report.get('message')}")
         raw = work / "raw.png"
@@ -287,6 +300,11 @@ def main() -> int:
                 process.kill()
                 process.wait()
         log.close()
+        # The run's GeoPackage went to QGIS's temporary folder for unsaved projects: remove it too.
+        if results_folder.parent == Path(tempfile.gettempdir()) and results_folder.name.startswith(
+            "landslides-"
+        ):
+            shutil.rmtree(results_folder, ignore_errors=True)
         if args.keep:
             print(f"kept {work}")
         else:

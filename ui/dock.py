@@ -29,7 +29,15 @@ from qgis.PyQt.QtWidgets import QApplication, QFileDialog, QListWidgetItem, QWid
 
 from .detection_run import DetectionRun, RunOutcome
 from .installer import OnnxRuntimeInstaller
-from .model_summary import MODEL_CARD, SHIPPED_MODEL, card_html, error_html, is_shipped, load_info
+from .model_summary import (
+    MODEL_CARD,
+    SHIPPED_MODEL,
+    card_html,
+    error_html,
+    is_shipped,
+    licence_text,
+    load_info,
+)
 from .onnx_install import command_line, install_args, onnxruntime_error
 from .output_folder import default_output_folder, result_path
 from .result_item import ResultItemWidget
@@ -198,6 +206,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         elif self.model_info is not None:
             card = MODEL_CARD if is_shipped(self.model_path()) else None
             self.modelCardLabel.setText(card_html(self.model_info, card))
+            self.modelCardLabel.setToolTip(f"Licence of the weights: {licence_text(self.model_info)}")
         elif self.runtime_error:
             self.modelCardLabel.setText("The model card is shown once onnxruntime is installed.")
         else:

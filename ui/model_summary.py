@@ -12,6 +12,7 @@ SHIPPED_MODEL = PLUGIN_DIR / "resources" / "model" / "landslide_daunet.onnx"
 MODEL_CARD = PLUGIN_DIR / "resources" / "model" / "MODEL_CARD.md"
 
 _METRIC_ORDER = ("iou", "f1", "precision", "recall")
+_METRIC_WORDS = {"iou": "IoU", "f1": "F1"}
 
 
 def is_shipped(path: str | Path) -> bool:
@@ -54,7 +55,7 @@ def _metrics(info: Any) -> str:
     shown = []
     for key in keys:
         value = metrics[key]
-        label = key.upper() if key in ("iou", "f1") else key
+        label = " ".join(_METRIC_WORDS.get(word, word) for word in key.split("_"))
         shown.append(f"{label} {value:.2f}" if isinstance(value, (int, float)) else f"{label} {value}")
     return ", ".join(shown)
 
@@ -72,7 +73,19 @@ def card_rows(info: Any) -> list[tuple[str, str]]:
         ("Validation", _metrics(info)),
         ("Tiles", f"{getattr(info, 'tile_size', '?')} px, overlap {getattr(info, 'overlap', '?')} px"),
         ("Bands", band_text or "?"),
+        ("Licence", _licence(info)),
     ]
+
+
+def _licence(info: Any) -> str:
+    """The licence's first clause (the whole text is in the tooltip and the model card)."""
+    text = str(getattr(info, "weights_licence", "") or "not recorded")
+    first = text.split(";")[0].strip()
+    return first if first == text.strip() else f"{first}; …"
+
+
+def licence_text(info: Any) -> str:
+    return str(getattr(info, "weights_licence", "") or "")
 
 
 def card_html(info: Any, card: Path | None = None) -> str:

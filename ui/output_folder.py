@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,10 +31,13 @@ class DefaultFolder:
 
 
 def session_temp_dir() -> Path:
-    """One temporary folder per QGIS session, so all unsaved-project results sit together."""
+    """One temporary folder per QGIS session, so all unsaved-project results sit together.
+
+    Only named here (a random name); the first run creates it, so opening the panel leaves nothing.
+    """
     global _TEMP_DIR
-    if _TEMP_DIR is None or not _TEMP_DIR.is_dir():
-        _TEMP_DIR = Path(tempfile.mkdtemp(prefix="landslides-"))
+    if _TEMP_DIR is None:
+        _TEMP_DIR = Path(tempfile.gettempdir()) / f"landslides-{uuid.uuid4().hex[:12]}"
     return _TEMP_DIR
 
 

@@ -214,3 +214,23 @@ def test_parameter_count_grows_with_width() -> None:
     assert count_parameters(build_model("U-Net", width=4, depth=2)) < count_parameters(
         build_model("U-Net", width=8, depth=2)
     )
+
+
+def test_verify_reports_edge_and_block_scores(exported, tmp_path, capsys) -> None:
+    from model.verify import main as verify_main
+    from model.verify import near_no_imagery
+    from tests.unit.test_model_data import NO_IMAGERY_COLS, _write_orthophoto, _write_polygons
+
+    no_imagery = np.zeros((6, 8), bool)
+    no_imagery[:, :2] = True
+    band = near_no_imagery(no_imagery, 2)
+    assert band[:, 2:4].all() and not band[:, 4:].any() and not band[:, :2].any()
+
+    _, _, path = exported
+    image, polygons = tmp_path / "ortho.tif", tmp_path / "inventory.gpkg"
+    _write_orthophoto(image)
+    _write_polygons(polygons)
+    assert verify_main([str(path), str(image), str(polygons), "--east", "1.0", "--border", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["edge_pixels"] == 4 * 96  # 4 valid columns next to the no-imagery strip, 96 rows
+    assert NO_IMAGERY_COLS > 0 and 0.0 <= result["block_scores"]["iou"] <= 1.0

@@ -50,6 +50,7 @@ def test_training_run_writes_checkpoints_and_logs(tmp_path) -> None:
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4]
     assert all(0.0 <= r["iou"] <= 1.0 and list(r["per_source"]) == [tmp_path.name] for r in rows)
+    assert all(r["iou_mean_sources"] == r["per_source"][tmp_path.name]["iou"] for r in rows)
     with open(out / "log.csv", newline="") as f:
         assert {"epoch", "iou", "precision", "recall", "f1"} <= set(next(csv.DictReader(f)))
     ckpt = torch.load(out / "last.pt", weights_only=False)
