@@ -70,8 +70,9 @@ package: setup
 bench: setup
 	$(HEADLESS) $(PY) -m bench.run
 
+# Retrain the shipped model: U-Net and DA-U-Net side by side, export, border check (model/README.md).
 train: setup
-	$(PY) -m model.train $(TRAIN_ARGS)
+	PY=$(PY) DATA=$(or $(DATA),../shared/data/landslides) bash model/reproduce.sh
 
 screenshot: setup
 	$(PY) tools/screenshot.py --output docs/screenshot.png

@@ -2,7 +2,7 @@
 """QGIS entry point: QGIS calls classFactory(iface) when the plugin is enabled."""
 
 
-def classFactory(iface):  # noqa: N802 - name fixed by QGIS
+def classFactory(iface):
     from .plugin import LandslideDetectorPlugin
 
     return LandslideDetectorPlugin(iface)

@@ -195,7 +195,7 @@ def run_qgis_process(
 @pytest.fixture(scope="session")
 def qgis_process_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throw-away QGIS profile in which the plugin is enabled, the way a user would enable it."""
-    assert shutil.which(QGIS_PROCESS), "qgis_process.bin is missing: install Debian's qgis package (make test does)"
+    assert shutil.which(QGIS_PROCESS), "qgis_process.bin is missing: `make test` installs Debian's qgis"
     profile = tmp_path_factory.mktemp("qgis_process_profile")
     result = run_qgis_process(["plugins", "enable", PLUGIN_NAME], profile, timeout=120)
     assert result.returncode == 0, result.output

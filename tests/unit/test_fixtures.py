@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidProtobuf
 from osgeo import gdal
 
 from core.model_metadata import METADATA_KEY, parse_metadata
@@ -36,7 +37,7 @@ def test_brightness_model_maps_brightness(tmp_path):
 
 
 def test_bad_models_are_bad(tmp_path):
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidProtobuf):
         ort.InferenceSession(str(tiny_models.corrupt_model(tmp_path / "x.onnx")))
     session = ort.InferenceSession(str(tiny_models.wrong_rank_model(tmp_path / "r.onnx")))
     assert len(session.get_inputs()[0].shape) == 2

@@ -10,7 +10,16 @@ import zipfile
 from core.version import plugin_version
 from tools.package import PLUGIN_NAME, build_zip
 
-REQUIRED_METADATA = ["name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository"]
+REQUIRED_METADATA = [
+    "name",
+    "qgisMinimumVersion",
+    "description",
+    "about",
+    "version",
+    "author",
+    "email",
+    "repository",
+]
 
 
 def test_zip_holds_one_plugin_folder_with_valid_metadata(tmp_path):
