@@ -16,7 +16,7 @@ gdal.UseExceptions()
 ogr.UseExceptions()
 
 ROOT = Path(__file__).resolve().parent.parent
-TILE = "Landslide013"
+TILE = "Landslide007"  # a validation tile of the shipped model: the demo shows unseen data
 EPSG = 32648  # UTM 48N covers Sichuan
 PIXEL_M = 0.5  # nominal: the dataset does not state the tile's ground sampling distance
 ORIGIN = (400000.0, 3500000.0)  # nominal top-left corner
