@@ -23,6 +23,7 @@ daunet=$!
 unet=$!
 wait "$daunet" "$unet"
 grep -h epoch "$RUNS/daunet.log" "$RUNS/unet.log"
+"$PY" -m model.calibrate "$RUNS/daunet/best.pt"
 "$PY" -m model.export "$RUNS/daunet/best.pt" resources/model/landslide_daunet.onnx
 "$PY" -m model.verify resources/model/landslide_daunet.onnx \
   "$DATA/amu/scene_B_rgb.tif" "$DATA/amu/scene_B_label.tif" --east 0.35

@@ -157,20 +157,32 @@ def predict_scene(net: DAUNet, scene: Scene, tile: int, device: torch.device) ->
     return out[:h, :w]
 
 
-def validate(net: DAUNet, scenes: list[Scene], tile: int, device: torch.device) -> dict[str, Any]:
-    total = Confusion()
-    per_source: dict[str, Confusion] = {}
+def validate_thresholds(
+    net: DAUNet, scenes: list[Scene], tile: int, device: torch.device, thresholds: list[float]
+) -> dict[float, dict[str, Any]]:
+    """Validation scores at each threshold, predicting every scene once."""
+    total = {t: Confusion() for t in thresholds}
+    per_source: dict[float, dict[str, Confusion]] = {t: {} for t in thresholds}
     for scene in scenes:
-        conf = Confusion()
-        conf.add(predict_scene(net, scene, tile, device) >= 0.5, scene.label == 1, scene.ignore)
-        total += conf
-        per_source.setdefault(scene.source, Confusion())
-        per_source[scene.source] += conf
-    by_source = {k: v.scores() for k, v in per_source.items()}
-    # Pooled IoU is dominated by the source with the most validation pixels; the mean over sources
-    # weighs every domain (aerial, satellite, UAV orthophoto) equally and selects the best checkpoint.
-    mean_iou = float(np.mean([v["iou"] for v in by_source.values()]))
-    return {**total.scores(), "iou_mean_sources": mean_iou, "per_source": by_source}
+        prob = predict_scene(net, scene, tile, device)
+        for t in thresholds:
+            conf = Confusion()
+            conf.add(prob >= t, scene.label == 1, scene.ignore)
+            total[t] += conf
+            per_source[t].setdefault(scene.source, Confusion())
+            per_source[t][scene.source] += conf
+    results = {}
+    for t in thresholds:
+        by_source = {k: v.scores() for k, v in per_source[t].items()}
+        # Pooled IoU is dominated by the source with the most validation pixels; the mean over sources
+        # weighs every domain (aerial, satellite, UAV orthophoto) equally and selects the best checkpoint.
+        mean_iou = float(np.mean([v["iou"] for v in by_source.values()]))
+        results[t] = {**total[t].scores(), "iou_mean_sources": mean_iou, "per_source": by_source}
+    return results
+
+
+def validate(net: DAUNet, scenes: list[Scene], tile: int, device: torch.device) -> dict[str, Any]:
+    return validate_thresholds(net, scenes, tile, device, [0.5])[0.5]
 
 
 def make_optimizer(net: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:

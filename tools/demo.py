@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "landslide_detector"
 SAMPLE = ROOT / "resources" / "sample" / "sample_orthophoto.tif"
+SAMPLE_INVENTORY = ROOT / "resources" / "sample" / "sample_inventory.gpkg"
 DEFAULT_MODEL = ROOT / "resources" / "model" / "landslide_daunet.onnx"
 OUTPUT_DIR = ROOT / "demo-output"
 
@@ -36,27 +37,6 @@ class DemoError(Exception):
 
 
 # --- inputs -------------------------------------------------------------------------------------
-
-
-def synthetic_orthophoto(path: Path) -> Path:
-    """A 1024 x 1024 RGB stand-in (bright scars on darker ground), used only when the sample is missing."""
-    import numpy as np
-    from osgeo import gdal, osr
-
-    rng = np.random.default_rng(0)
-    rows, cols = np.mgrid[0:1024, 0:1024]
-    image = (60 + 25 * rng.random((3, 1024, 1024))).astype(np.float32)
-    for cy, cx, ry, rx in ((300, 260, 120, 50), (700, 640, 60, 140)):
-        inside = ((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2 <= 1.0
-        image[:, inside] = 190 + 30 * rng.random((3, int(inside.sum())))
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), 1024, 1024, 3, gdal.GDT_Byte)
-    dataset.SetGeoTransform((500000.0, 0.5, 0.0, 3400000.0, 0.0, -0.5))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32648)
-    dataset.SetProjection(srs.ExportToWkt())
-    dataset.WriteRaster(0, 0, 1024, 1024, image.astype(np.uint8).tobytes())
-    dataset = None
-    return path
 
 
 def describe_raster(path: Path) -> dict[str, Any]:
@@ -210,6 +190,19 @@ def summary(raster: dict, model: dict, results: dict, wall: float, biggest: dict
     return "\n".join(lines)
 
 
+def accuracy_line(polygons: Path, inventory: Path, grid: Path) -> str:
+    """Pixel and object scores of the detected polygons against an inventory, on the raster's grid."""
+    from core.metrics import evaluate
+
+    scores = evaluate(str(polygons), str(inventory), grid_raster=str(grid))
+    return (
+        f"Accuracy   vs {inventory.name}: pixel IoU {scores['iou']:.2f}, "
+        f"precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, F1 {scores['f1']:.2f}; "
+        f"objects matched {scores['objects_matched']} of {scores['objects_reference']} "
+        f"(F1 {scores['object_f1']:.2f} at IoU {scores['object_iou_threshold']:.1f})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Detect landslides on the sample orthophoto via qgis_process."
@@ -219,7 +212,15 @@ def main(argv: list[str] | None = None) -> int:
         "--model", type=Path, default=DEFAULT_MODEL, help="ONNX model (default: the shipped one)"
     )
     parser.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
+    parser.add_argument(
+        "--inventory",
+        type=Path,
+        default=None,
+        help="landslide polygons to score the result against (default: the sample's own inventory)",
+    )
     args = parser.parse_args(argv)
+    if args.inventory is None and args.input == SAMPLE:
+        args.inventory = SAMPLE_INVENTORY
 
     executable = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
     try:
@@ -230,13 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"The model '{args.model}' does not exist. "
                 "Train and export it (`make train`) or pass --model."
             )
+        orthophoto = args.input
+        if not orthophoto.is_file():
+            raise DemoError(f"The orthophoto '{orthophoto}' does not exist.")
         with tempfile.TemporaryDirectory(prefix="landslide-demo-") as work:
-            orthophoto = args.input
-            if not orthophoto.is_file():
-                if args.input != SAMPLE:
-                    raise DemoError(f"The orthophoto '{orthophoto}' does not exist.")
-                print(f"Note: {SAMPLE} is missing; using a generated stand-in image.", flush=True)
-                orthophoto = synthetic_orthophoto(Path(work) / "synthetic_orthophoto.tif")
             OUTPUT_DIR.mkdir(exist_ok=True)
             raster = describe_raster(orthophoto)
             model = describe_model(args.model)
@@ -250,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         for warning in document.get("log", {}).get("warning", []):
             print(f"Warning: {warning}")
         print(summary(raster, model, results, wall, biggest, {"orthophoto": orthophoto}))
+        if args.inventory is not None:
+            print(accuracy_line(Path(results["OUTPUT"]), args.inventory, Path(results["PROBABILITY"])))
         return 0
     except DemoError as error:
         print(f"demo failed: {error}", file=sys.stderr)

@@ -6,9 +6,13 @@ from __future__ import annotations
 import csv
 import json
 
+import onnx
 import pytest
 import torch
 
+from core.model_metadata import METADATA_KEY
+from model.calibrate import SELECT_BY, THRESHOLDS, calibrate
+from model.export import export
 from model.train import main, masked_loss
 from tests.unit.test_model_data import _write_orthophoto, _write_polygons
 
@@ -67,3 +71,27 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys) -> None:
     rc = main(["--tiles", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--no-progress"])
     assert rc == 2
     assert "images/ and masks/" in capsys.readouterr().err
+
+
+def test_calibration_stores_the_best_threshold_and_export_uses_it(tmp_path) -> None:
+
+    image, polygons = tmp_path / "ortho.tif", tmp_path / "inventory.gpkg"
+    _write_orthophoto(image)
+    _write_polygons(polygons)
+    out = tmp_path / "run"
+    assert main(["--ortho", str(image), str(polygons), "--ortho-holdout", "0.3", "--holdout-gap", "8",
+                 "--width", "2", "--depth", "2", "--crop", "32", "--batch", "2", "--epochs", "1",
+                 "--steps-per-epoch", "2", "--threads", "1", "--no-progress", "--val-tile", "64",
+                 "--out", str(out)]) == 0  # fmt: skip
+
+    result = calibrate(out / "best.pt", threads=1)
+    scores = result["scores"]
+    assert set(scores) == {str(t) for t in THRESHOLDS}
+    assert scores[str(result["threshold"])][SELECT_BY] == max(s[SELECT_BY] for s in scores.values())
+    ckpt = torch.load(out / "best.pt", weights_only=False)
+    assert ckpt["threshold"] == result["threshold"]
+
+    model = onnx.load(str(export(out / "best.pt", tmp_path / "m.onnx")))
+    info = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
+    assert info["threshold"] == result["threshold"]
+    assert info["metrics"]["iou"] == pytest.approx(scores[str(result["threshold"])]["iou"], abs=1e-4)
