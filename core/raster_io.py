@@ -186,27 +186,39 @@ def pixel_size_m(ds: gdal.Dataset) -> float | None:
     return size * linear_unit_m(srs)
 
 
-def create_probability_raster(path: str, like: gdal.Dataset, window: Window) -> gdal.Dataset:
-    """The float32 probability GeoTIFF on ``window`` of ``like``'s grid (nodata -1)."""
-    driver = gdal.GetDriverByName("GTiff")
+def _create_gtiff(
+    path: str, like: gdal.Dataset, window: Window, data_type: int, options: list[str], failure: str
+) -> gdal.Dataset:
+    """A one-band GeoTIFF on ``window`` of ``like``'s grid; ``failure`` ends the error message."""
     try:
         with quiet_gdal():
-            ds = driver.Create(
-                str(path), window.xsize, window.ysize, 1, gdal.GDT_Float32, options=GTIFF_OPTIONS
+            ds = gdal.GetDriverByName("GTiff").Create(
+                str(path), window.xsize, window.ysize, 1, data_type, options=options
             )
     except RuntimeError as exc:
         ds, msg = None, str(exc)
     else:
         msg = last_error()
     if ds is None:
-        raise DetectionError(
-            f"The probability raster '{path}' cannot be created ({msg}). Choose a writable folder."
-        )
+        raise DetectionError(f"The {failure.format(path=path, msg=msg)}")
     gt = like.GetGeoTransform(can_return_null=True)
     if gt is not None:
         ds.SetGeoTransform(window_geotransform(gt, window))
     if like.GetProjection():
         ds.SetProjection(like.GetProjection())
+    return ds
+
+
+def create_probability_raster(path: str, like: gdal.Dataset, window: Window) -> gdal.Dataset:
+    """The float32 probability GeoTIFF on ``window`` of ``like``'s grid (nodata -1)."""
+    ds = _create_gtiff(
+        path,
+        like,
+        window,
+        gdal.GDT_Float32,
+        GTIFF_OPTIONS,
+        "probability raster '{path}' cannot be created ({msg}). Choose a writable folder.",
+    )
     band = ds.GetRasterBand(1)
     band.SetNoDataValue(PROBABILITY_NODATA)
     band.SetDescription("landslide probability")
@@ -225,23 +237,14 @@ MASK_OPTIONS = [
 
 def create_mask_raster(path: str, like: gdal.Dataset) -> gdal.Dataset:
     """A Byte GeoTIFF on ``like``'s grid for the thresholded detection mask (1 = landslide)."""
-    try:
-        with quiet_gdal():
-            ds = gdal.GetDriverByName("GTiff").Create(
-                str(path), like.RasterXSize, like.RasterYSize, 1, gdal.GDT_Byte, options=MASK_OPTIONS
-            )
-    except RuntimeError as exc:
-        ds, msg = None, str(exc)
-    else:
-        msg = last_error()
-    if ds is None:
-        raise DetectionError(f"The temporary mask '{path}' cannot be created ({msg}). Check the disk space.")
-    gt = like.GetGeoTransform(can_return_null=True)
-    if gt is not None:
-        ds.SetGeoTransform(gt)
-    if like.GetProjection():
-        ds.SetProjection(like.GetProjection())
-    return ds
+    return _create_gtiff(
+        path,
+        like,
+        Window(0, 0, like.RasterXSize, like.RasterYSize),
+        gdal.GDT_Byte,
+        MASK_OPTIONS,
+        "temporary mask '{path}' cannot be created ({msg}). Check the disk space.",
+    )
 
 
 def layer_in_srs(path: str, srs: osr.SpatialReference | None) -> tuple[Any, Any]:
