@@ -213,7 +213,12 @@ class Bench:
             f"{tiles} tiles (est. {tiles / ref['tiles_per_s']:.0f} s of inference) ...",
             flush=True,
         )
-        load_before = sysinfo.load()
+        load_before = sysinfo.wait_quiet()
+        if not load_before["quiet"]:
+            print(
+                f"    WARNING: machine still busy ({load_before['busy_cores_before']} cores) after waiting",
+                flush=True,
+            )
         rec = run_child(
             raster, path, tile_eff, overlap_eff, batch, self.args.threads, device, prof, None, proposals
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # Command-line fragments of processes that make CPU numbers meaningless while they run.
-BUSY_PATTERNS = ("model.train", "pytest", "qgis_process")
+BUSY_PATTERNS = ("model.train", "model.verify", "model.export", "pytest", "qgis_process", "tools/demo")
 
 
 def cpu_model() -> str:
@@ -109,3 +109,43 @@ def peak_rss_mb() -> float | None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) / 1024 if match else None
+
+
+def _cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    """How many cores something (else) kept busy over the last ``seconds``."""
+    import time
+
+    try:
+        b0, t0 = _cpu_times()
+        time.sleep(seconds)
+        b1, t1 = _cpu_times()
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return usable_cores() * (b1 - b0) / max(t1 - t0, 1e-9)
+
+
+def wait_quiet(max_wait_s: float = 180.0, threshold_cores: float = 0.25) -> dict[str, Any]:
+    """Wait (up to ``max_wait_s``) until the machine is idle, so a measurement is not shared.
+
+    Returns what was seen: the cores busy just before measuring and how long we waited.
+    """
+    import time
+
+    start = time.perf_counter()
+    busy = busy_cores()
+    while busy > threshold_cores and time.perf_counter() - start < max_wait_s:
+        time.sleep(4.0)
+        busy = busy_cores()
+    return {
+        "busy_cores_before": round(busy, 2),
+        "waited_s": round(time.perf_counter() - start, 1),
+        "quiet": busy <= threshold_cores,
+        **load(),
+    }
