@@ -80,6 +80,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--big-model", default="tiny", help="model for sizes over --max-minutes")
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of repeats per model-only point")
     p.add_argument("--profile", action="store_true", help="cProfile the first end-to-end run")
+    p.add_argument(
+        "--reuse-model-only",
+        type=Path,
+        default=None,
+        help="take model-only points from an earlier results JSON of this machine instead of measuring again",
+    )
     p.add_argument("--quick", action="store_true", help="smoke test: small sizes, short timings")
     p.add_argument(
         "--out", type=Path, default=None, help="results JSON (default bench/results/<date>-<machine>.json)"
@@ -133,9 +139,28 @@ class Bench:
             "notes": [],
         }
         self.sessions: dict[str, Sessions] = {}
+        if args.reuse_model_only:
+            self._reuse(args.reuse_model_only)
         self.ref_cache: dict[tuple[str, str, int, int, int, int], dict[str, Any]] = {}
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _reuse(self, path: Path) -> None:
+        old = json.loads(path.read_text())
+        for row in old["model_only"]:
+            th, tw = (
+                (int(v) for v in str(row["tile"]).split("x"))
+                if "x" in str(row["tile"])
+                else (row["tile"],) * 2
+            )
+            key = (row["model"], row["device"], int(th), int(tw), int(row["batch"]), int(row["threads"]))
+            row = {**row, "reused_from": f"{path.name} ({old['started_utc']})"}
+            self.ref_cache[key] = row
+            self.results["model_only"].append(row)
+        self.results["notes"].append(
+            f"Model-only points were measured by an earlier run ({old['started_utc']}, same machine, idle) "
+            f"and reused: `--reuse-model-only {path.name}`."
+        )
 
     def model(self, name: str) -> tuple[Path, str]:
         path, label = resolve_model(name)
@@ -172,8 +197,9 @@ class Bench:
         threads = self.args.threads if threads is None else threads
         key = (name, device, th, tw, batch, threads)
         if key not in self.ref_cache:
+            quiet = sysinfo.wait_quiet()
             m = measure(self.sessions_for(name), device, threads, (th, tw), batch, self.args.min_time)
-            row = {"model": name, **m.as_dict()}
+            row = {"model": name, **m.as_dict(), "busy_cores_before": quiet["busy_cores_before"]}
             self.ref_cache[key] = row
             self.results["model_only"].append(row)
             print(
