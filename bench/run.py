@@ -41,6 +41,7 @@ from .e2e import run_child  # noqa: E402
 from .model_only import Sessions, devices_to_measure, measure  # noqa: E402
 from .models import SHIPPED, TMP, resolve_model  # noqa: E402
 from .rasters import make_raster, raster_path  # noqa: E402
+from .report import shares  # noqa: E402
 from .tilefit import fitted_tile  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -139,9 +140,9 @@ class Bench:
             "notes": [],
         }
         self.sessions: dict[str, Sessions] = {}
+        self.ref_cache: dict[tuple[str, str, int, int, int, int], dict[str, Any]] = {}
         if args.reuse_model_only:
             self._reuse(args.reuse_model_only)
-        self.ref_cache: dict[tuple[str, str, int, int, int, int], dict[str, Any]] = {}
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -251,7 +252,6 @@ class Bench:
         elapsed = rec["elapsed_s"]
         pushed_mpix = rec["tiles_inferred"] * th * tw / 1e6
         t = rec["timings_s"]
-        other = elapsed - t["infer"] - t["blend_write"] - t["vectorise"]
         row = {
             "label": label,
             "model": name,
@@ -275,13 +275,7 @@ class Bench:
             "ratio_to_model_only_excl_vectorise": round(
                 pushed_mpix / max(elapsed - t["vectorise"], 1e-9) / ref["mpix_per_s"], 3
             ),
-            "shares_pct": {
-                "infer": round(100 * t["infer"] / elapsed, 1),
-                "blend_write": round(100 * t["blend_write"] / elapsed, 1),
-                "vectorise": round(100 * t["vectorise"] / elapsed, 1),
-                "other (setup, waiting for reader)": round(100 * other / elapsed, 1),
-                "read (reader thread, overlapped)": round(100 * t["read"] / elapsed, 1),
-            },
+            "shares_pct": shares({"timings_s": t, "elapsed_s": elapsed}),
             "polygons_per_mpix": round(rec["polygon_count"] / (size * size / 1e6), 1),
             "load_before": load_before,
         }
