@@ -23,15 +23,16 @@ from .errors import DetectionError
 # engine writes in whole block rows so no compressed block is ever rewritten.
 PROBABILITY_NODATA = -1.0
 BLOCK = 256
-GTIFF_OPTIONS = [
+# The temporary detection mask: the same layout, without GDAL's compression threads.
+MASK_OPTIONS = [
     "TILED=YES",
     f"BLOCKXSIZE={BLOCK}",
     f"BLOCKYSIZE={BLOCK}",
     "COMPRESS=DEFLATE",
     "ZLEVEL=1",
     "BIGTIFF=IF_SAFER",
-    "NUM_THREADS=ALL_CPUS",
 ]
+GTIFF_OPTIONS = [*MASK_OPTIONS, "NUM_THREADS=ALL_CPUS"]
 
 
 # GDAL's block cache defaults to 5% of RAM (6 GB on a 128 GB machine) and keeps every block read
@@ -223,16 +224,6 @@ def create_probability_raster(path: str, like: gdal.Dataset, window: Window) -> 
     band.SetNoDataValue(PROBABILITY_NODATA)
     band.SetDescription("landslide probability")
     return ds
-
-
-MASK_OPTIONS = [
-    "TILED=YES",
-    f"BLOCKXSIZE={BLOCK}",
-    f"BLOCKYSIZE={BLOCK}",
-    "COMPRESS=DEFLATE",
-    "ZLEVEL=1",
-    "BIGTIFF=IF_SAFER",
-]
 
 
 def create_mask_raster(path: str, like: gdal.Dataset) -> gdal.Dataset:
