@@ -168,6 +168,11 @@ class DetectionRun(QObject):
         if self.task is not None and not sip.isdeleted(self.task):
             self.task.cancel()
 
+    def wait(self, timeout_ms: int = 30000) -> None:
+        """Block until the task's worker has returned (after a cancel this is one batch at most)."""
+        if self.task is not None and not sip.isdeleted(self.task) and not self.done:
+            self.task.waitForFinished(timeout_ms)
+
     def is_running(self) -> bool:
         return self.task is not None and not self.done
 

@@ -117,6 +117,8 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         if self.run is not None:
             self.run.finished.disconnect(self._on_run_finished)
             self.run.cancel()  # the run keeps itself alive until its task has finished
+            # The algorithm must not outlive its provider, which the plugin removes next.
+            self.run.wait()
             self.run = None
 
     def _message(self, text: str, level: Qgis.MessageLevel, duration: int = 8) -> None:
