@@ -119,19 +119,30 @@ def test_results_list_is_rebuilt_from_a_saved_project(
     assert entry.details.text().startswith("2 polygons")
 
 
-def test_cancel_leaves_no_layer_and_no_file(
-    plugin, qgis_iface, qtbot, tmp_path: Path, tiny_model_files
-) -> None:
+def start_long_run(plugin, qgis_iface, qtbot, tmp_path: Path, model: Path):
+    """Start the dock on a 2048² raster and return once the task reports progress.
+
+    Returns the dock, the run, its output folder and the project's layer ids before the run.
+    """
     big = rasters.write_raster(tmp_path / "big.tif", np.full((3, 2048, 2048), 200, dtype=np.uint8))
     add_raster(big, "big", qgis_iface)
     dock = plugin.show_dock()
-    dock.modelFile.setFilePath(str(tiny_model_files.constant))
+    dock.modelFile.setFilePath(str(model))
     out = tmp_path / "results"
     dock.outputFolder.setFilePath(str(out))
     layers_before = set(QgsProject.instance().mapLayers())
 
     run = dock.start_detection()
     qtbot.waitUntil(lambda: dock.progressBar.value() > 0 or run.done, timeout=RUN_TIMEOUT_MS)
+    return dock, run, out, layers_before
+
+
+def test_cancel_leaves_no_layer_and_no_file(
+    plugin, qgis_iface, qtbot, tmp_path: Path, tiny_model_files
+) -> None:
+    dock, run, out, layers_before = start_long_run(
+        plugin, qgis_iface, qtbot, tmp_path, tiny_model_files.constant
+    )
     assert not run.done, "the run finished before it could be cancelled: make the raster bigger"
     task = run.task
     assert task.status() == task.Running
@@ -153,16 +164,9 @@ def test_unloading_the_plugin_mid_run_cancels_and_cleans_up(
 
     plugin = landslide_detector.classFactory(qgis_iface)
     plugin.initGui()
-    big = rasters.write_raster(tmp_path / "big.tif", np.full((3, 2048, 2048), 200, dtype=np.uint8))
-    add_raster(big, "big", qgis_iface)
-    dock = plugin.show_dock()
-    dock.modelFile.setFilePath(str(tiny_model_files.constant))
-    out = tmp_path / "results"
-    dock.outputFolder.setFilePath(str(out))
-    layers_before = set(QgsProject.instance().mapLayers())
-
-    run = dock.start_detection()
-    qtbot.waitUntil(lambda: dock.progressBar.value() > 0 or run.done, timeout=RUN_TIMEOUT_MS)
+    _dock, run, out, layers_before = start_long_run(
+        plugin, qgis_iface, qtbot, tmp_path, tiny_model_files.constant
+    )
     assert not run.done
     plugin.unload()  # QGIS closing, or the user disabling the plugin, while the task runs
     QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
