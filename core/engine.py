@@ -53,10 +53,11 @@ from .raster_io import (
     window_geotransform,
 )
 from .runtime import ProviderReport, create_session
-from .tiling import make_grid, round_up
+from .tiling import fit_tile_length, make_grid, round_up
 from .vectorize import StreamVectorizer
 
 QUEUE_BYTES = 256 * 1024 * 1024  # input batches read ahead of inference, at most
+GPU_BATCH_TILES = 4  # automatic GPU batches hold the pixels of this many model-size tiles
 GSD_WARN_RATIO = 2.0  # warn when raster and model resolutions differ by more than this factor
 
 
@@ -67,9 +68,9 @@ class DetectionOptions:
     min_area_m2: float = 0.0
     device: str = "auto"  # 'auto' | 'cuda' | 'cpu'
     threads: int = 0  # onnxruntime intra-op threads, 0 = onnxruntime's default
-    tile_size: int | None = None  # default: the model's
+    tile_size: int | None = None  # default: fitted to the raster (see core.tiling.fit_tile_length)
     overlap: int | None = None  # default: the model's
-    batch_size: int = 4
+    batch_size: int = 0  # 0: automatic (see auto_batch_size)
     tta: bool = False  # average over flips (and 90-degree rotations for square tiles)
     extent: tuple[float, float, float, float] | None = None  # xmin, ymin, xmax, ymax, raster CRS
     mask_path: str | None = None  # polygons limiting the detection (reprojected if needed)
@@ -93,6 +94,19 @@ class DetectionResult:
     tiles_total: int = 0
     tiles_inferred: int = 0
     area_units: str = "m2"
+
+
+def auto_batch_size(requested: int, provider: str, model_tile: int, tile_pixels: int) -> int:
+    """``requested`` when > 0; else 1 on CPU and, on a GPU, the tiles that hold ``GPU_BATCH_PIXELS``.
+
+    On CPU a batch is no faster than single tiles (measured: +-3 % from 1 to 8) and every extra
+    tile costs onnxruntime several hundred MB of activations; a GPU needs work in flight.
+    """
+    if requested > 0:
+        return int(requested)
+    if provider != "CUDA":
+        return 1
+    return max(1, GPU_BATCH_TILES * model_tile * model_tile // max(tile_pixels, 1))
 
 
 def _noop(*_args: Any) -> None:
@@ -208,8 +222,18 @@ def _run_detection(
             fixed_hw = (spec.height, spec.width)
             if options.tile_size and spec.height and spec.height != tile:
                 warn(f"The model only accepts {spec.height} x {spec.width} tiles; tile size {tile} ignored.")
-            grid = make_grid(window.ysize, window.xsize, tile, overlap, div, fixed_hw)
-            batch_size = spec.batch or max(1, int(options.batch_size))
+            tile_hw = (
+                (tile, tile)
+                if options.tile_size
+                else (
+                    fit_tile_length(window.ysize, tile, overlap, div),
+                    fit_tile_length(window.xsize, tile, overlap, div),
+                )
+            )
+            grid = make_grid(window.ysize, window.xsize, tile_hw, overlap, div, fixed_hw)
+            batch_size = spec.batch or auto_batch_size(
+                options.batch_size, report.used, tile, grid.rows.padded * grid.cols.padded
+            )
 
             threshold = float(info.threshold if options.threshold is None else options.threshold)
             if not 0.0 <= threshold <= 1.0:

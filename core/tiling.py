@@ -6,6 +6,11 @@ shifted back so that it ends on the raster edge (no tile reaches outside the ras
 shorter than one tile gets a single tile of its length, padded by reflection up to a multiple of
 ``size_divisor`` before inference.
 
+With a model that takes any tile height and width, :func:`fit_tile_length` picks, per axis, the
+tile length that pushes the fewest pixels through the network: the last tile of a fixed 512 grid
+overlaps its neighbour by far more than ``overlap`` (at 8192 px, 512/64 tiles push 1.41x the
+raster's pixels), while e.g. 896 px tiles push 1.20x at 4096 px (see bench/README.md).
+
 Blending is separable: along each axis a tile's weight ramps linearly over ``overlap`` pixels on
 the sides it shares with a neighbour and is 1 on the sides that touch the raster edge (no edge
 artefacts). The weights are then divided by their per-pixel sum along that axis, so the 2-D
@@ -51,6 +56,36 @@ def tile_starts(size: int, tile: int, overlap: int) -> np.ndarray:
     if starts[-1] + tile < size:
         starts.append(size - tile)  # last tile shifted to end on the edge
     return np.asarray(starts, dtype=np.int64)
+
+
+FIT_MULTIPLE = 128  # tile lengths off multiples of 128 run up to 13 % slower per pixel on CPU
+FIT_MAX = 1024  # per-pixel speed is flat from 512 to 1024 px and halves at 2048 (activation memory)
+
+
+def pushed_length(size: int, length: int, overlap: int, size_divisor: int = 1) -> int:
+    """Pixels along one axis given to the model by tiles of ``length`` (the axis's share of the cost)."""
+    length = min(length, size)
+    overlap = max(0, min(overlap, length - 1))
+    return len(tile_starts(size, length, overlap)) * round_up(length, size_divisor)
+
+
+def fit_tile_length(
+    size: int,
+    base: int,
+    overlap: int,
+    size_divisor: int = 1,
+    largest: int = FIT_MAX,
+    multiple: int = FIT_MULTIPLE,
+) -> int:
+    """The tile length for an axis of ``size`` pixels that pushes the fewest pixels through the model.
+
+    Candidates are ``base`` (the model's tile) and the multiples of ``multiple`` above it up to
+    ``largest``; on a tie the shorter tile wins (less memory). An axis that fits in one candidate
+    gets one tile (its own length, padded to ``size_divisor``).
+    """
+    candidates = [base, *range(round_up(base + 1, multiple), max(largest, base) + 1, multiple)]
+    best = min(candidates, key=lambda length: (pushed_length(size, length, overlap, size_divisor), length))
+    return min(best, size) if size > 0 else best
 
 
 def ramp(length: int, overlap: int, first: bool, last: bool) -> np.ndarray:
@@ -103,14 +138,16 @@ class TileGrid:
 def make_grid(
     height: int,
     width: int,
-    tile: int,
+    tile: int | tuple[int, int],
     overlap: int,
     size_divisor: int = 1,
     fixed_hw: tuple[int | None, int | None] = (None, None),
 ) -> TileGrid:
+    """The grid over ``height`` x ``width``; ``tile`` is one length for both axes or (rows, cols)."""
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
     return TileGrid(
-        make_axis(height, tile, overlap, size_divisor, fixed_hw[0]),
-        make_axis(width, tile, overlap, size_divisor, fixed_hw[1]),
+        make_axis(height, tile_h, overlap, size_divisor, fixed_hw[0]),
+        make_axis(width, tile_w, overlap, size_divisor, fixed_hw[1]),
     )
 
 

@@ -147,7 +147,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             ),
             QgsProcessingParameterNumber(
                 self.TILE_SIZE,
-                self.tr("Tile size in pixels (empty: the model's)"),
+                self.tr("Tile size in pixels (empty: fitted to the raster)"),
                 type=QgsProcessingParameterNumber.Integer,
                 defaultValue=None,
                 optional=True,
@@ -163,10 +163,10 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             ),
             QgsProcessingParameterNumber(
                 self.BATCH_SIZE,
-                self.tr("Tiles per batch"),
+                self.tr("Tiles per batch (0: automatic)"),
                 type=QgsProcessingParameterNumber.Integer,
-                defaultValue=4,
-                minValue=1,
+                defaultValue=0,
+                minValue=0,
             ),
             QgsProcessingParameterBoolean(
                 self.TTA, self.tr("Test-time augmentation (flips; slower, smoother)"), defaultValue=False

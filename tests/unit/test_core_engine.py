@@ -181,7 +181,7 @@ def test_mask_polygons_limit_processing_and_skip_tiles(tmp_path, brightness):
     raster = rasters.bright_squares_raster(tmp_path / "in.tif", rows=200, cols=220)
     mask = rasters.write_polygons(tmp_path / "mask.gpkg", [rasters.pixel_rect_wkt(0, 0, 40, 50)])
     prob_path, gpkg = tmp_path / "prob.tif", tmp_path / "out.gpkg"
-    options = DetectionOptions(mask_path=str(mask))
+    options = DetectionOptions(mask_path=str(mask), tile_size=64)  # a grid, not one fitted tile
     result = run_detection(str(raster), brightness, str(gpkg), str(prob_path), options)
     prob, _ = _read(prob_path)
     assert (prob[:40, :50] >= 0).all()
@@ -492,11 +492,24 @@ def test_tall_narrow_raster_with_batches_spanning_many_tile_rows(tmp_path, brigh
     image = np.random.default_rng(8).integers(0, 255, (3, 1100, 21), dtype=np.uint8)
     raster = rasters.write_raster(tmp_path / "in.tif", image)
     out = tmp_path / "p.tif"
-    result = run_detection(
-        str(raster), brightness, str(tmp_path / "o.gpkg"), str(out), DetectionOptions(batch_size=16)
-    )
+    options = DetectionOptions(batch_size=16, tile_size=64)
+    result = run_detection(str(raster), brightness, str(tmp_path / "o.gpkg"), str(out), options)
     np.testing.assert_allclose(_read(out)[0], image.mean(axis=0) / 255.0, atol=2e-6)
     assert result.tiles_total == 23
+
+
+def test_default_tiles_are_fitted_to_the_raster_and_give_the_same_map(tmp_path, brightness):
+    """Left to the engine, the grid pushes fewer pixels than the model's 64 px tiles, same result."""
+    image = np.random.default_rng(9).integers(0, 255, (3, 1100, 300), dtype=np.uint8)
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    fixed, fitted = tmp_path / "fixed.tif", tmp_path / "fitted.tif"
+    messages: list[str] = []
+    by_model = run_detection(str(raster), brightness, None, str(fixed), DetectionOptions(tile_size=64))
+    by_fit = run_detection(str(raster), brightness, None, str(fitted), log=messages.append)
+    np.testing.assert_allclose(_read(fitted)[0], _read(fixed)[0], atol=2e-6)
+    assert by_fit.tiles_total < by_model.tiles_total
+    # rows: 3 x 384 = 1152 px pushed instead of 23 x 64 = 1472; columns: one tile, 300 padded to 304
+    assert any("3 tiles of 384 x 304" in m and "batches of 1" in m for m in messages), messages
 
 
 def test_engine_polygons_match_a_single_strip_vectorisation(tmp_path, brightness):
@@ -527,3 +540,31 @@ def test_engine_polygons_match_a_single_strip_vectorisation(tmp_path, brightness
         for f in _features(tmp_path / "ref.gpkg")
     )
     assert got == expected
+
+
+def test_automatic_batch_is_one_tile_on_cpu_and_a_pixel_budget_on_gpu():
+    from core.engine import auto_batch_size
+
+    assert auto_batch_size(0, "CPU", 512, 896 * 896) == 1
+    assert auto_batch_size(0, "CUDA", 512, 512 * 512) == 4
+    assert auto_batch_size(0, "CUDA", 512, 1024 * 1024) == 1
+    assert auto_batch_size(3, "CPU", 512, 1024 * 1024) == 3  # asked for: honoured
+
+
+def test_no_imagery_taller_than_the_strip_above_the_first_valid_tile(tmp_path, brightness):
+    """Skipped tile rows can move the first blended row further than the strip holds (seen on AMU A).
+
+    64 px tiles: the strip holds 64 + 256 rows; the first valid tile starts at row 576, so rows up to
+    512 are flushed at once.
+    """
+    image = np.random.default_rng(10).integers(1, 255, (3, 900, 40), dtype=np.uint8)
+    valid = np.zeros((900, 40), bool)
+    valid[600:] = True
+    raster = rasters.write_raster(tmp_path / "in.tif", image, mask=valid)
+    out, gpkg = tmp_path / "p.tif", tmp_path / "o.gpkg"
+    result = run_detection(str(raster), brightness, str(gpkg), str(out), DetectionOptions(tile_size=64))
+    prob = _read(out)[0]
+    assert (prob[:600] == -1).all()
+    np.testing.assert_allclose(prob[600:], image[:, 600:].mean(axis=0) / 255.0, atol=2e-6)
+    pixel_area = rasters.PIXEL * rasters.PIXEL
+    assert result.total_area_m2 == pytest.approx((prob >= 0.5).sum() * pixel_area)

@@ -6,7 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.tiling import coverage, make_axis, make_grid, pad_reflect, ramp, round_up, tile_starts
+from core.tiling import (
+    FIT_MAX,
+    coverage,
+    fit_tile_length,
+    make_axis,
+    make_grid,
+    pad_reflect,
+    pushed_length,
+    ramp,
+    round_up,
+    tile_starts,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +80,32 @@ def test_pad_reflect():
     np.testing.assert_array_equal(padded[0, 2], padded[0, 1])  # symmetric reflection
     assert pad_reflect(np.ones((1, 1, 1)), 16, 16).shape == (1, 16, 16)
     assert round_up(37, 16) == 48 and round_up(48, 16) == 48
+
+
+@pytest.mark.parametrize("size", [100, 511, 512, 900, 1024, 1025, 2048, 2323, 4096, 8192, 16384, 20001])
+@pytest.mark.parametrize(("base", "overlap"), [(512, 64), (512, 77), (256, 32)])
+def test_fitted_tile_never_pushes_more_than_the_model_tile(size, base, overlap):
+    length = fit_tile_length(size, base, overlap, 32)
+    assert pushed_length(size, length, overlap, 32) <= pushed_length(size, base, overlap, 32)
+    assert length <= max(FIT_MAX, base)
+    if length < size:  # a grid of several tiles: the model's tile or a multiple of 128
+        assert length == base or length % 128 == 0
+    else:  # the whole axis in one tile
+        assert length == size and size <= max(FIT_MAX, base)
+
+
+def test_fitted_tile_examples_from_the_benchmarks():
+    # 4096 px at Deepness's 512/77: 10 tiles of 512 (5120 px) vs 5 of 896 (4480 px)
+    assert fit_tile_length(4096, 512, 77, 32) == 896
+    assert pushed_length(4096, 896, 77, 32) == 5 * 896
+    assert fit_tile_length(1024, 512, 64, 32) == 1024  # one tile instead of 3 x 512
+    assert fit_tile_length(300, 512, 64, 32) == 300  # shorter than a tile: unchanged
+    assert fit_tile_length(960, 512, 64, 32) == 960  # one tile: 960 px pushed instead of 2 x 512
+    # 2048 px: 3 x 768 = 2304 px pushed; 512 and 640 push 2560, 896 2688, 1024 3072
+    assert fit_tile_length(2048, 512, 64, 32) == 768
+
+
+def test_grid_with_different_tile_lengths_per_axis_sums_to_one():
+    grid = make_grid(300, 700, (128, 256), 16, 16)
+    assert (grid.rows.length, grid.cols.length) == (128, 256)
+    np.testing.assert_allclose(coverage(grid), 1.0, atol=1e-6)
