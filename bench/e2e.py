@@ -57,28 +57,9 @@ def run_child(
     return record
 
 
-def _fitted_make_grid(make_grid: Any) -> Any:
-    """``make_grid`` with each axis's tile length fitted to the raster (:mod:`bench.tilefit`)."""
-    from core.tiling import TileGrid, make_axis
-
-    from .tilefit import fitted_tile
-
-    def patched(
-        height: int, width: int, tile: int, overlap: int, size_divisor: int = 1, fixed_hw: Any = (None, None)
-    ) -> Any:
-        if tuple(fixed_hw) != (None, None):
-            return make_grid(height, width, tile, overlap, size_divisor, fixed_hw)
-        return TileGrid(
-            make_axis(height, fitted_tile(height, tile, overlap, size_divisor), overlap, size_divisor),
-            make_axis(width, fitted_tile(width, tile, overlap, size_divisor), overlap, size_divisor),
-        )
-
-    return patched
-
-
 def apply_proposals(names: list[str]) -> None:
-    """Bench-only what-ifs for changes proposed to core/ (measured without editing core/)."""
-    import core.engine
+    """Bench-only what-ifs: a default of core/ turned off in this child process only."""
+    import core.pipeline
     import core.runtime
 
     for name in names:
@@ -87,12 +68,12 @@ def apply_proposals(names: list[str]) -> None:
 
             def no_arena(ort: Any, threads: int, _original: Any = original) -> Any:
                 options = _original(ort, threads)
-                options.enable_cpu_mem_arena = False  # malloc/free per tensor: half the peak memory
+                options.enable_cpu_mem_arena = False  # malloc/free per tensor: less peak memory
                 return options
 
             core.runtime._session_options = no_arena
-        elif name == "fit-tiles":
-            core.engine.make_grid = _fitted_make_grid(core.engine.make_grid)
+        elif name == "no-nice":
+            core.pipeline.HELPER_NICE = 0  # reader/writer/vectoriser at the caller's priority
         else:
             raise SystemExit(f"unknown proposal {name!r}")
 
@@ -150,11 +131,11 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--tile", type=int, default=None)
     parser.add_argument("--overlap", type=int, default=None)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=0, help="0: the engine's automatic batch")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--profile", default=None, help="write cProfile statistics (main thread) here")
-    parser.add_argument("--proposal", action="append", default=[], choices=["no-arena", "fit-tiles"])
+    parser.add_argument("--proposal", action="append", default=[], choices=["no-arena", "no-nice"])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(json.dumps(_detect(args)))

@@ -43,7 +43,8 @@ def _e2e_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
                 r["label"],
                 f"{r['raster']}²",
                 r["model"],
-                f"{r['tile']}/{r['overlap']}/{r['batch']}",
+                f"{r['tile']}{' (fitted)' if r.get('tile_fitted') else ''}/{r['overlap']}/{r['batch']}"
+                + (" (auto)" if r.get("batch_auto") else ""),
                 f"{r['tiles_inferred']} × {r['tile_hw'][0]}²"
                 if r["tile_hw"][0] == r["tile_hw"][1]
                 else f"{r['tiles_inferred']} × {r['tile_hw'][0]}x{r['tile_hw'][1]}",
@@ -167,17 +168,17 @@ def render(results: dict[str, Any], json_path: Path) -> str:
                 ],
             ),
         ]
-    if results.get("proposals"):
+    if results.get("ablations"):
         parts += [
             "",
-            "**Proposed core changes, measured** (the child patches `core` in memory: `fit-tiles` = tile "
-            "length fitted to the raster, `no-arena` = `enable_cpu_mem_arena=False`; core/ unchanged):",
+            "**Ablations** (the tool's defaults on the Deepness raster with one default turned off; "
+            "`no-nice` = helper threads at normal priority, patched in the child):",
             "",
             _table(
                 ["speed-up vs 20 s", *E2E_HEADER],
                 [
                     [f"{r.get('speedup_vs_deepness') or '-'}×", *row]
-                    for r, row in zip(results["proposals"], _e2e_rows(results["proposals"]))
+                    for r, row in zip(results["ablations"], _e2e_rows(results["ablations"]))
                 ],
             ),
         ]

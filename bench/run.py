@@ -9,8 +9,10 @@ Parts (``--parts``, default all):
   ``--sizes``, one child process per run (own peak RSS), with the share of each stage and the ratio
   to model-only throughput on the pixels actually pushed through the model;
 * ``deepness``: the same-model, same-raster comparison with the Deepness peer reference (width-16
-  DA-U-Net, 4096 x 4096, 512 tiles, 15 % overlap, ~20 s on 2 cores), at Deepness's settings and at
-  our best settings;
+  DA-U-Net, 4096 x 4096, 512 tiles, 15 % overlap, ~20 s on 2 cores), at Deepness's settings and
+  with the tool's defaults (tiles fitted to the raster, automatic batch);
+* ``ablations``: the tool's defaults on that raster with one of them turned off at a time (512 px
+  tiles, batch 4, helper threads at normal priority);
 * ``qgis``: one ``processing.run("landslides:detect")`` in headless QGIS (the QGIS overhead).
 
 Results go to ``bench/results/<date>-<machine>.json`` and a Markdown table in ``bench/README.md``.
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -33,8 +34,9 @@ if str(ROOT) not in sys.path:
 
 import onnx  # noqa: E402
 
+from core.engine import auto_batch_size  # noqa: E402
 from core.model_metadata import parse_metadata  # noqa: E402
-from core.tiling import make_grid, round_up  # noqa: E402
+from core.tiling import fit_tile_length, make_grid, round_up  # noqa: E402
 
 from . import sysinfo  # noqa: E402
 from .e2e import run_child  # noqa: E402
@@ -42,7 +44,6 @@ from .model_only import Sessions, devices_to_measure, measure  # noqa: E402
 from .models import SHIPPED, TMP, resolve_model  # noqa: E402
 from .rasters import make_raster, raster_path  # noqa: E402
 from .report import shares  # noqa: E402
-from .tilefit import fitted_tile  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
@@ -67,11 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="provider(s) to measure")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (0: its default)")
-    p.add_argument("--parts", default="model,e2e,deepness,proposals,qgis")
+    p.add_argument("--parts", default="model,e2e,deepness,ablations,qgis")
     p.add_argument("--batches", type=_ints, default=[1, 2, 4, 8], help="model-only batch sizes at 512")
     p.add_argument("--tiles", type=_ints, default=[1024, 2048], help="larger model-only tile sizes (batch 1)")
     p.add_argument("--sizes", type=_ints, default=[2048, 8192, 16384], help="end-to-end raster sizes")
-    p.add_argument("--batch", type=int, default=4, help="end-to-end batch size (the tool's default)")
+    p.add_argument(
+        "--batch", type=int, default=0, help="end-to-end batch size (0: the tool's default, automatic)"
+    )
     p.add_argument(
         "--max-minutes",
         type=float,
@@ -112,9 +115,13 @@ def model_tiling(model: Path) -> tuple[int, int, int]:
     return int(info.tile_size or 512), int(info.overlap), max(1, int(info.size_divisor or 1))
 
 
-def grid_for(size: int, tile: int, overlap: int, div: int) -> tuple[int, int, int]:
-    """(tile count, padded tile height, width) of the engine's grid over a size x size raster."""
-    grid = make_grid(size, size, tile, overlap, div)
+def grid_for(size: int, tile: int, overlap: int, div: int, fitted: bool) -> tuple[int, int, int]:
+    """(tile count, padded tile height, width) of the engine's grid over a size x size raster.
+
+    ``fitted``: the engine's default, the tile length fitted to the raster (core.tiling).
+    """
+    length = fit_tile_length(size, tile, overlap, div) if fitted else tile
+    grid = make_grid(size, size, length, overlap, div)
     return grid.count, grid.rows.padded, grid.cols.padded
 
 
@@ -135,7 +142,7 @@ class Bench:
             "model_only": [],
             "e2e": [],
             "deepness": [],
-            "proposals": [],
+            "ablations": [],
             "qgis": None,
             "notes": [],
         }
@@ -227,16 +234,15 @@ class Bench:
         m_tile, m_overlap, div = model_tiling(path)
         tile_eff = round_up(tile or m_tile, div)
         overlap_eff = m_overlap if overlap is None else overlap
-        grid_tile = fitted_tile(size, tile_eff, overlap_eff, div) if "fit-tiles" in proposals else tile_eff
-        tiles, th, tw = grid_for(size, grid_tile, overlap_eff, div)
-        raster = make_raster(raster_path(TMP, size), size)
-        ref = self.model_only(
-            name, self.args.device if self.args.device != "auto" else "cpu", (th, tw), batch
-        )
-        prof = TMP / f"profile-{name}-{size}-{tile_eff}.txt" if profile else None
+        # The engine's own choices when tile / batch are left to it (tile None, batch 0).
+        tiles, th, tw = grid_for(size, tile_eff, overlap_eff, div, fitted=tile is None)
         device = "cpu" if self.args.device == "auto" else self.args.device
+        batch_eff = auto_batch_size(batch, "CUDA" if device == "cuda" else "CPU", tile_eff, th * tw)
+        raster = make_raster(raster_path(TMP, size), size)
+        ref = self.model_only(name, device, (th, tw), batch_eff)
+        prof = TMP / f"profile-{name}-{size}-{th}.txt" if profile else None
         print(
-            f"  e2e {label}: {size}x{size}, {name}, tile {tile_eff} overlap {overlap_eff} batch {batch}, "
+            f"  e2e {label}: {size}x{size}, {name}, tile {th} overlap {overlap_eff} batch {batch_eff}, "
             f"{tiles} tiles (est. {tiles / ref['tiles_per_s']:.0f} s of inference) ...",
             flush=True,
         )
@@ -247,7 +253,7 @@ class Bench:
                 flush=True,
             )
         rec = run_child(
-            raster, path, tile_eff, overlap_eff, batch, self.args.threads, device, prof, None, proposals
+            raster, path, tile, overlap_eff, batch, self.args.threads, device, prof, None, proposals
         )
         elapsed = rec["elapsed_s"]
         pushed_mpix = rec["tiles_inferred"] * th * tw / 1e6
@@ -257,9 +263,11 @@ class Bench:
             "model": name,
             "raster": size,
             "raster_mpix": round(size * size / 1e6, 3),
-            "tile": tile_eff,
+            "tile": th if th == tw else f"{th}x{tw}",
+            "tile_fitted": tile is None,
             "overlap": overlap_eff,
-            "batch": batch,
+            "batch": batch_eff,
+            "batch_auto": batch == 0,
             "threads": self.args.threads,
             **rec,
             "tile_hw": [th, tw],
@@ -314,10 +322,10 @@ class Bench:
         path, _ = self.model(name)
         tile, overlap, div = model_tiling(path)
         device = "cpu" if self.args.device == "auto" else self.args.device
-        ref = self.model_only(name, device, tile, self.args.batch)
+        ref = self.model_only(name, device, tile, 1)
         for i, size in enumerate(sorted(self.args.sizes)):
-            tiles = grid_for(size, tile, overlap, div)[0]
-            estimate_min = tiles / ref["tiles_per_s"] * 1.15 / 60
+            tiles, th, tw = grid_for(size, tile, overlap, div, fitted=True)
+            estimate_min = tiles * th * tw / 1e6 / ref["mpix_per_s"] * 1.15 / 60
             use = name
             if estimate_min > self.args.max_minutes:
                 use = self.args.big_model
@@ -337,56 +345,40 @@ class Bench:
         size = 512 * 2 if self.args.quick else DEEPNESS["raster"]
         print(f"Deepness peer comparison (daunet16, {size}x{size}, 2 cores; reference ~20 s):", flush=True)
         name = "daunet16"
-        _, _, div = model_tiling(self.model(name)[0])
         overlap = round(DEEPNESS["tile"] * DEEPNESS["overlap_pct"] / 100)
-        runs = [self.e2e(name, size, DEEPNESS["tile"], overlap, self.args.batch, "Deepness settings")]
-        # Best settings: the largest measured tile that fits the raster in the fewest tiles; pick the
-        # one whose model-only throughput predicts the shortest time.
-        device = "cpu" if self.args.device == "auto" else self.args.device
-        best, best_est = None, math.inf
-        for max_tile in sorted({DEEPNESS["tile"], *self.args.tiles}):
-            tile = fitted_tile(size, max_tile, overlap, div)
-            tiles, th, tw = grid_for(size, tile, overlap, div)
-            ref = self.model_only(name, device, max_tile, 1)  # throughput at about that tile size
-            est = tiles * th * tw / 1e6 / ref["mpix_per_s"]
-            print(f"    candidate tile {tile} (<= {max_tile}): {tiles} tiles, est. {est:.1f} s", flush=True)
-            if est < best_est:
-                best, best_est = tile, est
-        assert best is not None
-        runs.append(self.e2e(name, size, best, overlap, 1, "our best settings"))
+        runs = [
+            self.e2e(name, size, DEEPNESS["tile"], overlap, 4, "Deepness settings (512 tiles, batch 4)"),
+            self.e2e(name, size, None, overlap, self.args.batch, "the tool's defaults"),
+        ]
         for row in runs:
-            row["deepness_reference_s"] = DEEPNESS["seconds"] if size == DEEPNESS["raster"] else None
-            if row["deepness_reference_s"]:
-                row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
+            self._versus_deepness(row)
         self.results["deepness"] = runs
 
-    def part_proposals(self) -> None:
-        """What-ifs for changes proposed to core/ on the Deepness comparison runs (patched in the child)."""
-        if not self.results["deepness"]:
-            print("Proposals: skipped (they compare against the deepness part)", flush=True)
+    def _versus_deepness(self, row: dict[str, Any]) -> None:
+        row["deepness_reference_s"] = DEEPNESS["seconds"] if row["raster"] == DEEPNESS["raster"] else None
+        if row["deepness_reference_s"]:
+            row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
+
+    def part_ablations(self) -> None:
+        """Each of the engine's speed defaults turned off alone, on the Deepness comparison raster."""
+        if len(self.results["deepness"]) < 2:
+            print("Ablations: skipped (they vary the deepness part's default run)", flush=True)
             return
-        print("Proposed core changes, measured by patching core in the child (core/ itself unchanged):")
-        base, best = self.results["deepness"][0], self.results["deepness"][1]
+        print("Ablations: the tool's defaults with one of them turned off:", flush=True)
+        ref = self.results["deepness"][1]
         runs = [
-            ("Deepness settings + fit-tiles", base, ("fit-tiles",)),
-            ("our best settings + no-arena", best, ("no-arena",)),
+            ("defaults, but 512 px tiles", DEEPNESS["tile"], self.args.batch, ()),
+            ("defaults, but batch 4", None, 4, ()),
+            ("defaults, but helper threads not niced", None, self.args.batch, ("no-nice",)),
         ]
         out = []
-        for label, ref, proposals in runs:
+        for label, tile, batch, proposals in runs:
             row = self.e2e(
-                ref["model"],
-                ref["raster"],
-                ref["tile"],
-                ref["overlap"],
-                ref["batch"],
-                label,
-                proposals=proposals,
+                ref["model"], ref["raster"], tile, ref["overlap"], batch, label, proposals=proposals
             )
-            if ref.get("deepness_reference_s"):
-                row["deepness_reference_s"] = ref["deepness_reference_s"]
-                row["speedup_vs_deepness"] = round(ref["deepness_reference_s"] / row["elapsed_s"], 3)
+            self._versus_deepness(row)
             out.append(row)
-        self.results["proposals"] = out
+        self.results["ablations"] = out
 
     def part_qgis(self) -> None:
         from .qgis_run import run_child as qgis_child
@@ -434,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
         for line in load["busy"]:
             print("   " + line)
     t0 = time.perf_counter()
-    for part in ("model", "e2e", "deepness", "proposals", "qgis"):
+    for part in ("model", "e2e", "deepness", "ablations", "qgis"):
         if part in args.parts:
             getattr(bench, f"part_{part}")()
             bench.save()  # keep what was measured even if a later part fails
