@@ -66,8 +66,8 @@ def apply_proposals(names: list[str]) -> None:
         if name == "no-arena":
             original = core.runtime._session_options
 
-            def no_arena(ort: Any, threads: int, _original: Any = original) -> Any:
-                options = _original(ort, threads)
+            def no_arena(ort: Any, threads: int, cpu_only: bool = False, _original: Any = original) -> Any:
+                options = _original(ort, threads, cpu_only)
                 options.enable_cpu_mem_arena = False  # malloc/free per tensor: less peak memory
                 return options
 

@@ -23,6 +23,7 @@ def test_cpu_is_forced(model):
     assert session.get_providers() == ["CPUExecutionProvider"]
     assert (report.requested, report.used) == ("cpu", "CPU")
     assert session.get_session_options().intra_op_num_threads == 1
+    assert not session.get_session_options().enable_mem_pattern  # less memory, same speed on CPU
 
 
 @pytest.mark.skipif(CUDA_ACTIVE, reason="CUDA works on this machine")
