@@ -21,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 TMP = ROOT / "bench" / "tmp"
 SHIPPED = ROOT / "resources" / "model" / "landslide_daunet.onnx"
+FP16 = "-fp16"  # suffix: any model name + "-fp16" is that model converted to float16 compute
 
 # name -> (variant, width, what it stands for)
 BENCH_MODELS: dict[str, tuple[str, int, str]] = {
@@ -34,12 +35,19 @@ def bench_model_path(name: str) -> Path:
 
 
 def resolve_model(name: str) -> tuple[Path, str]:
-    """Path and label of the model called ``name``: ``shipped``, ``auto``, a bench model or a file path.
+    """Path and label of the model called ``name``: ``shipped``, ``auto``, a bench model or a file path,
+    each optionally with the suffix ``-fp16`` (converted to float16 compute under bench/tmp/).
 
     ``auto`` is the shipped model when it exists, else the width-16 benchmark export.
     """
     if name == "auto":
         name = "shipped" if SHIPPED.exists() else "daunet16"
+    if name.endswith(FP16):
+        base, base_label = resolve_model(name[: -len(FP16)])
+        path = TMP / f"{Path(base).stem}{FP16}.onnx"
+        if not path.exists() or path.stat().st_mtime < base.stat().st_mtime:
+            to_fp16(base, path)
+        return path, f"{base_label}, float16 compute (float32 input and output)"
     if name == "shipped":
         if not SHIPPED.exists():
             raise SystemExit(f"{SHIPPED} does not exist yet; use --model daunet16 (random-weight export)")
@@ -55,6 +63,22 @@ def resolve_model(name: str) -> tuple[Path, str]:
     if not path.is_file():
         raise SystemExit(f"--model {name!r}: not a file nor one of auto, shipped, {', '.join(BENCH_MODELS)}")
     return path, f"file {path}"
+
+
+def to_fp16(source: Path, target: Path) -> Path:
+    """``source`` with float16 weights and activations, float32 input/output (onnxruntime's converter).
+
+    For GPUs (tensor cores); onnxruntime's CPU provider has no float16 convolution on x86.
+    """
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    TMP.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.onnx")
+    onnx.save(model, str(tmp))
+    tmp.replace(target)
+    return target
 
 
 def _texture_batch(n: int, size: int) -> np.ndarray:

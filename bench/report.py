@@ -49,7 +49,12 @@ def _e2e_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
                 if r["tile_hw"][0] == r["tile_hw"][1]
                 else f"{r['tiles_inferred']} × {r['tile_hw'][0]}x{r['tile_hw'][1]}",
                 f"{r['overlap_waste']:.2f}",
-                f"{r['elapsed_s']:.1f}",
+                f"{r['elapsed_s']:.1f}"
+                + (
+                    f" ({min(r['elapsed_all_s']):.1f}–{max(r['elapsed_all_s']):.1f})"
+                    if len(r.get("elapsed_all_s", [])) > 1
+                    else ""
+                ),
                 f"{r['raster_mpix_per_s']:.3f}",
                 f"{r['ratio_to_model_only']:.2f} ({r['infer_efficiency']:.2f})",
                 f"{s['infer']:.0f} / {s['tail']:.0f} / {s['rest']:.0f} · "
@@ -158,7 +163,8 @@ def render(results: dict[str, Any], json_path: Path) -> str:
         parts += [
             "",
             "**Deepness peer comparison** (width-16 DA-U-Net, same raster size, same 2 cores; "
-            "Deepness itself cannot run here, its ~20 s is the stated reference):",
+            "Deepness itself cannot run here, its ~20 s is the stated reference; with several rounds, "
+            "the median run and, in brackets, the range of the interleaved runs):",
             "",
             _table(
                 ["speed-up vs 20 s", *E2E_HEADER],
@@ -171,8 +177,9 @@ def render(results: dict[str, Any], json_path: Path) -> str:
     if results.get("ablations"):
         parts += [
             "",
-            "**Ablations** (the tool's defaults on the Deepness raster with one default turned off; "
-            "`no-nice` = helper threads at normal priority, patched in the child):",
+            "**Ablations** (the tool's defaults on the Deepness raster with one default turned off, "
+            "interleaved with the runs above; helper threads not niced = `core.pipeline.HELPER_NICE = 0` "
+            "patched in the child):",
             "",
             _table(
                 ["speed-up vs 20 s", *E2E_HEADER],

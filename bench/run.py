@@ -11,8 +11,8 @@ Parts (``--parts``, default all):
 * ``deepness``: the same-model, same-raster comparison with the Deepness peer reference (width-16
   DA-U-Net, 4096 x 4096, 512 tiles, 15 % overlap, ~20 s on 2 cores), at Deepness's settings and
   with the tool's defaults (tiles fitted to the raster, automatic batch);
-* ``ablations``: the tool's defaults on that raster with one of them turned off at a time (512 px
-  tiles, batch 4, helper threads at normal priority);
+  and, as ablations, the tool's defaults with one of them turned off at a time (512 px tiles,
+  batch 4, helper threads at normal priority); all interleaved over ``--repeat`` rounds;
 * ``qgis``: one ``processing.run("landslides:detect")`` in headless QGIS (the QGIS overhead).
 
 Results go to ``bench/results/<date>-<machine>.json`` and a Markdown table in ``bench/README.md``.
@@ -41,7 +41,7 @@ from core.tiling import fit_tile_length, make_grid, round_up  # noqa: E402
 from . import sysinfo  # noqa: E402
 from .e2e import run_child  # noqa: E402
 from .model_only import Sessions, devices_to_measure, measure  # noqa: E402
-from .models import SHIPPED, TMP, resolve_model  # noqa: E402
+from .models import FP16, SHIPPED, TMP, resolve_model  # noqa: E402
 from .rasters import make_raster, raster_path  # noqa: E402
 from .report import shares  # noqa: E402
 
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="provider(s) to measure")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (0: its default)")
-    p.add_argument("--parts", default="model,e2e,deepness,ablations,qgis")
+    p.add_argument("--parts", default="model,e2e,deepness,qgis")
     p.add_argument("--batches", type=_ints, default=[1, 2, 4, 8], help="model-only batch sizes at 512")
     p.add_argument("--tiles", type=_ints, default=[1024, 2048], help="larger model-only tile sizes (batch 1)")
     p.add_argument("--sizes", type=_ints, default=[2048, 8192, 16384], help="end-to-end raster sizes")
@@ -83,6 +83,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--big-model", default="tiny", help="model for sizes over --max-minutes")
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of repeats per model-only point")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="deepness part: rounds of its runs, interleaved, each run paired with a model-only "
+        "reference measured just before it; the tables show the median run [3]",
+    )
     p.add_argument("--profile", action="store_true", help="cProfile the first end-to-end run")
     p.add_argument(
         "--reuse-model-only",
@@ -102,7 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.model == "auto":
         args.model = "shipped" if SHIPPED.exists() else "daunet16"
     if args.quick:
-        args.batches, args.tiles, args.sizes, args.min_time = [1, 2], [768], [1024], 0.5
+        args.batches, args.tiles, args.sizes, args.min_time, args.repeat = [1, 2], [768], [1024], 0.5, 1
         args.no_readme = True
         args.out = args.out or TMP / "quick-results.json"
     return args
@@ -229,7 +236,10 @@ class Bench:
         label: str,
         profile: bool = False,
         proposals: tuple[str, ...] = (),
+        paired: bool = False,
     ) -> dict[str, Any]:
+        """One end-to-end run. ``paired``: its model-only reference is measured just before it
+        (this VM's speed drifts by up to 15 % within minutes), not taken from the cache."""
         path, _ = self.model(name)
         m_tile, m_overlap, div = model_tiling(path)
         tile_eff = round_up(tile or m_tile, div)
@@ -240,6 +250,10 @@ class Bench:
         batch_eff = auto_batch_size(batch, "CUDA" if device == "cuda" else "CPU", tile_eff, th * tw)
         raster = make_raster(raster_path(TMP, size), size)
         ref = self.model_only(name, device, (th, tw), batch_eff)
+        if paired:
+            sysinfo.wait_quiet()
+            m = measure(self.sessions_for(name), device, self.args.threads, (th, tw), batch_eff, 3.0)
+            ref = {"model": name, **m.as_dict(), "paired": True}
         prof = TMP / f"profile-{name}-{size}-{th}.txt" if profile else None
         print(
             f"  e2e {label}: {size}x{size}, {name}, tile {th} overlap {overlap_eff} batch {batch_eff}, "
@@ -277,6 +291,7 @@ class Bench:
             "raster_mpix_per_s": round(size * size / 1e6 / elapsed, 4),
             "pushed_mpix_per_s": round(pushed_mpix / elapsed, 4),
             "model_only_mpix_per_s": ref["mpix_per_s"],
+            "model_only_paired": paired,
             "ratio_to_model_only": round(pushed_mpix / elapsed / ref["mpix_per_s"], 3),
             # < 1: onnxruntime ran slower inside the engine than alone (reader/GDAL threads compete)
             "infer_efficiency": round(pushed_mpix / max(t["infer"], 1e-9) / ref["mpix_per_s"], 3),
@@ -315,6 +330,11 @@ class Bench:
                     self.model_only(name, device, big, 1)
                 if device == "cpu" and self.args.threads != 1:
                     self.model_only(name, device, tile, 1, threads=1)  # scaling over cores
+                if device == "cuda":  # float16 compute (tensor cores); no fp16 Conv on x86 CPUs
+                    for batch in self.args.batches:
+                        self.model_only(name + FP16, device, tile, batch)
+                    for big in self.args.tiles:
+                        self.model_only(name + FP16, device, big, 1)
 
     def part_e2e(self) -> None:
         print("End-to-end detection (core.engine.run_detection, one child process per run):", flush=True)
@@ -342,43 +362,45 @@ class Bench:
             )
 
     def part_deepness(self) -> None:
+        """Deepness's settings vs the tool's defaults on its raster, and each default turned off alone.
+
+        The runs are interleaved in ``--repeat`` rounds (each paired with a fresh model-only
+        reference) and the median run of each is kept: one run of each in a row would compare
+        this VM's speed drift, not the settings.
+        """
         size = 512 * 2 if self.args.quick else DEEPNESS["raster"]
         print(f"Deepness peer comparison (daunet16, {size}x{size}, 2 cores; reference ~20 s):", flush=True)
         name = "daunet16"
         overlap = round(DEEPNESS["tile"] * DEEPNESS["overlap_pct"] / 100)
-        runs = [
-            self.e2e(name, size, DEEPNESS["tile"], overlap, 4, "Deepness settings (512 tiles, batch 4)"),
-            self.e2e(name, size, None, overlap, self.args.batch, "the tool's defaults"),
-        ]
-        for row in runs:
-            self._versus_deepness(row)
-        self.results["deepness"] = runs
-
-    def _versus_deepness(self, row: dict[str, Any]) -> None:
-        row["deepness_reference_s"] = DEEPNESS["seconds"] if row["raster"] == DEEPNESS["raster"] else None
-        if row["deepness_reference_s"]:
-            row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
-
-    def part_ablations(self) -> None:
-        """Each of the engine's speed defaults turned off alone, on the Deepness comparison raster."""
-        if len(self.results["deepness"]) < 2:
-            print("Ablations: skipped (they vary the deepness part's default run)", flush=True)
-            return
-        print("Ablations: the tool's defaults with one of them turned off:", flush=True)
-        ref = self.results["deepness"][1]
-        runs = [
-            ("defaults, but 512 px tiles", DEEPNESS["tile"], self.args.batch, ()),
+        auto = self.args.batch
+        configs = [  # label, tile, batch, proposals; the first two are the comparison
+            ("Deepness settings (512 tiles, batch 4)", DEEPNESS["tile"], 4, ()),
+            ("the tool's defaults", None, auto, ()),
+            ("defaults, but 512 px tiles", DEEPNESS["tile"], auto, ()),
             ("defaults, but batch 4", None, 4, ()),
-            ("defaults, but helper threads not niced", None, self.args.batch, ("no-nice",)),
+            ("defaults, but helper threads not niced", None, auto, ("no-nice",)),
         ]
-        out = []
-        for label, tile, batch, proposals in runs:
-            row = self.e2e(
-                ref["model"], ref["raster"], tile, ref["overlap"], batch, label, proposals=proposals
-            )
-            self._versus_deepness(row)
-            out.append(row)
-        self.results["ablations"] = out
+        runs: list[list[dict[str, Any]]] = [[] for _ in configs]
+        paired = self.args.repeat > 1
+        for round_ in range(max(1, self.args.repeat)):
+            if paired:
+                print(f"  round {round_ + 1} of {self.args.repeat}", flush=True)
+            for k, (label, tile, batch, proposals) in enumerate(configs):
+                runs[k].append(
+                    self.e2e(name, size, tile, overlap, batch, label, proposals=proposals, paired=paired)
+                )
+        medians = []
+        for rows in runs:
+            ordered = sorted(rows, key=lambda r: r["elapsed_s"])
+            row = dict(ordered[len(ordered) // 2])
+            row["elapsed_all_s"] = [r["elapsed_s"] for r in rows]
+            row["ratio_all"] = [r["ratio_to_model_only"] for r in rows]
+            row["peak_rss_all_mb"] = [r["peak_rss_mb"] for r in rows]
+            row["deepness_reference_s"] = DEEPNESS["seconds"] if size == DEEPNESS["raster"] else None
+            if row["deepness_reference_s"]:
+                row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
+            medians.append(row)
+        self.results["deepness"], self.results["ablations"] = medians[:2], medians[2:]
 
     def part_qgis(self) -> None:
         from .qgis_run import run_child as qgis_child
@@ -426,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         for line in load["busy"]:
             print("   " + line)
     t0 = time.perf_counter()
-    for part in ("model", "e2e", "deepness", "ablations", "qgis"):
+    for part in ("model", "e2e", "deepness", "qgis"):
         if part in args.parts:
             getattr(bench, f"part_{part}")()
             bench.save()  # keep what was measured even if a later part fails
