@@ -97,7 +97,8 @@ class DetectionResult:
 
 
 def auto_batch_size(requested: int, provider: str, model_tile: int, tile_pixels: int) -> int:
-    """``requested`` when > 0; else 1 on CPU and, on a GPU, the tiles that hold ``GPU_BATCH_PIXELS``.
+    """``requested`` when > 0; else 1 on CPU and, on a GPU, as many tiles as hold the pixels of
+    ``GPU_BATCH_TILES`` model-size tiles (at least 1).
 
     On CPU a batch is no faster than single tiles (measured: +-3 % from 1 to 8) and every extra
     tile costs onnxruntime several hundred MB of activations; a GPU needs work in flight.

@@ -41,8 +41,8 @@ def yield_cores_to_inference() -> None:
 
     onnxruntime splits every operator statically over its intra-op threads, so when a helper
     thread preempts one of them the others wait at the end of the operator: on 2 cores this cost
-    about twice the helpers' own CPU time (bench/README.md). At niceness 10 the helpers still
-    run, on idle cycles first.
+    about twice the helpers' own CPU time (bench/README.md). Ten nice levels down, the helpers
+    still run, mostly on the cycles onnxruntime leaves idle.
     """
     if HELPER_NICE <= 0 or not hasattr(os, "setpriority"):
         return

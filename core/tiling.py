@@ -59,7 +59,7 @@ def tile_starts(size: int, tile: int, overlap: int) -> np.ndarray:
 
 
 FIT_MULTIPLE = 128  # tile lengths off multiples of 128 run up to 13 % slower per pixel on CPU
-FIT_MAX = 1024  # per-pixel speed is flat from 512 to 1024 px and halves at 2048 (activation memory)
+FIT_MAX = 1024  # longer tiles save little overlap and their activations grow (1024²: ~0.6 GB on CPU)
 
 
 def pushed_length(size: int, length: int, overlap: int, size_divisor: int = 1) -> int:
