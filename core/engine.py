@@ -331,6 +331,7 @@ def _run_detection(
                     # close the files now so that the atomic clean-up can delete them (Windows)
                     out_ds = writer = vectorizer = stages = None
             timings["blend_write"] = writer.busy_s
+            timings["read_cpu"], timings["blend_write_cpu"] = reader.cpu_s, writer.cpu_s
             if out_ds is not None:
                 out_ds.FlushCache()
             log(f"Inferred {inferred} of {grid.count} tiles")
@@ -340,6 +341,7 @@ def _run_detection(
                 vres = vectorizer.result
                 count, area = vres.polygon_count, vres.total_area_m2
                 timings["vectorise"] = vectorizer.busy_s
+                timings["vectorise_cpu"] = vectorizer.cpu_s
                 timings.update({f"vectorise_{k}": v for k, v in vres.timings.items()})
             # Free the pipeline before returning (datasets closed before the rename).
             out_ds = writer = vectorizer = stages = reader = session = None

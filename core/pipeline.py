@@ -85,6 +85,7 @@ class TileReader(threading.Thread):
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
         self.stop = threading.Event()
         self._raw: np.ndarray | None = None
+        self.cpu_s = 0.0
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()  # batch arrays to reuse
 
     def release(self, data: np.ndarray | None) -> None:
@@ -111,6 +112,7 @@ class TileReader(threading.Thread):
         except BaseException as exc:
             self._put(exc)
         else:
+            self.cpu_s = time.thread_time()  # CPU this thread took from the cores (benchmarks)
             self._put(None)
 
     def _mask_strip(self, layer: Any, gt: tuple[float, ...], y: int, h: int, width: int) -> np.ndarray:
@@ -308,7 +310,8 @@ class Worker(threading.Thread):
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
         self.error: BaseException | None = None
         self.aborted = False
-        self.busy_s = 0.0
+        self.busy_s = 0.0  # wall time spent handling items (includes waiting for a core)
+        self.cpu_s = 0.0
         self._closing = threading.Event()
 
     def handle(self, item: Any) -> None:
@@ -333,6 +336,7 @@ class Worker(threading.Thread):
                 t0 = time.perf_counter()
                 self.finish()
                 self.busy_s += time.perf_counter() - t0
+            self.cpu_s = time.thread_time()  # CPU this thread took from the cores (benchmarks)
         except BaseException as exc:
             self.error = exc
             self.aborted = True

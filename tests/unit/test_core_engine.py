@@ -508,6 +508,7 @@ def test_default_tiles_are_fitted_to_the_raster_and_give_the_same_map(tmp_path, 
     by_fit = run_detection(str(raster), brightness, None, str(fitted), log=messages.append)
     np.testing.assert_allclose(_read(fitted)[0], _read(fixed)[0], atol=2e-6)
     assert by_fit.tiles_total < by_model.tiles_total
+    assert by_fit.timings["read_cpu"] > 0 and by_fit.timings["blend_write_cpu"] > 0  # helper threads' CPU
     # rows: 3 x 384 = 1152 px pushed instead of 23 x 64 = 1472; columns: one tile, 300 padded to 304
     assert any("3 tiles of 384 x 304" in m and "batches of 1" in m for m in messages), messages
 
