@@ -330,7 +330,7 @@ class Bench:
                     self.model_only(name, device, big, 1)
                 if device == "cpu" and self.args.threads != 1:
                     self.model_only(name, device, tile, 1, threads=1)  # scaling over cores
-                if device == "cuda":  # float16 compute (tensor cores); no fp16 Conv on x86 CPUs
+                if device == "cuda":  # float16 compute (tensor cores); on x86 CPUs no faster
                     for batch in self.args.batches:
                         self.model_only(name + FP16, device, tile, batch)
                     for big in self.args.tiles:
