@@ -155,7 +155,8 @@ def render(results: dict[str, Any], json_path: Path) -> str:
             "",
             "**End to end** (`core.engine.run_detection`, polygons to GeoPackage, one child process per run; "
             '"÷ model-only" = pixels pushed through the model per second of wall time ÷ model-only MPix/s '
-            "at the same tile and batch; in brackets the same for the engine's `session.run` time alone):",
+            "at the same tile and batch; in brackets the same for the engine's `session.run` time alone; "
+            "with several runs, the median run and the range of wall times):",
             "",
             _table(E2E_HEADER, _e2e_rows(results["e2e"])),
         ]

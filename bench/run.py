@@ -87,8 +87,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=3,
-        help="deepness part: rounds of its runs, interleaved, each run paired with a model-only "
-        "reference measured just before it; the tables show the median run [3]",
+        help="rounds of the deepness part's runs (interleaved) and of short e2e runs, each run paired "
+        "with a model-only reference measured just before it; the tables show the median run [3]",
+    )
+    p.add_argument(
+        "--repeat-minutes",
+        type=float,
+        default=2.0,
+        help="e2e part: sizes estimated to take longer run once (still paired) [2]",
     )
     p.add_argument("--profile", action="store_true", help="cProfile the first end-to-end run")
     p.add_argument(
@@ -130,6 +136,15 @@ def grid_for(size: int, tile: int, overlap: int, div: int, fitted: bool) -> tupl
     length = fit_tile_length(size, tile, overlap, div) if fitted else tile
     grid = make_grid(size, size, length, overlap, div)
     return grid.count, grid.rows.padded, grid.cols.padded
+
+
+def median_run(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time, with every run's time, ratio and memory attached."""
+    row = dict(sorted(rows, key=lambda r: r["elapsed_s"])[len(rows) // 2])
+    row["elapsed_all_s"] = [r["elapsed_s"] for r in rows]
+    row["ratio_all"] = [r["ratio_to_model_only"] for r in rows]
+    row["peak_rss_all_mb"] = [r["peak_rss_mb"] for r in rows]
+    return row
 
 
 class Bench:
@@ -357,9 +372,25 @@ class Bench:
                 print("  " + note, flush=True)
                 self.results["notes"].append(note)
             label = "scaling" if use == name else f"scaling ({use}: memory only)"
-            self.results["e2e"].append(
-                self.e2e(use, size, None, None, self.args.batch, label, profile=self.args.profile and i == 0)
-            )
+            # Short runs are repeated (--repeat, each paired with a fresh model-only reference);
+            # a run over --repeat-minutes once, still paired.
+            rounds = max(1, self.args.repeat) if estimate_min <= self.args.repeat_minutes else 1
+            paired = self.args.repeat > 1
+            rows = [
+                self.e2e(
+                    use,
+                    size,
+                    None,
+                    None,
+                    self.args.batch,
+                    label,
+                    self.args.profile and i == 0 and k == 0,
+                    (),
+                    paired,
+                )
+                for k in range(rounds)
+            ]
+            self.results["e2e"].append(median_run(rows))
 
     def part_deepness(self) -> None:
         """Deepness's settings vs the tool's defaults on its raster, and each default turned off alone.
@@ -391,11 +422,7 @@ class Bench:
                 )
         medians = []
         for rows in runs:
-            ordered = sorted(rows, key=lambda r: r["elapsed_s"])
-            row = dict(ordered[len(ordered) // 2])
-            row["elapsed_all_s"] = [r["elapsed_s"] for r in rows]
-            row["ratio_all"] = [r["ratio_to_model_only"] for r in rows]
-            row["peak_rss_all_mb"] = [r["peak_rss_mb"] for r in rows]
+            row = median_run(rows)
             row["deepness_reference_s"] = DEEPNESS["seconds"] if size == DEEPNESS["raster"] else None
             if row["deepness_reference_s"]:
                 row["speedup_vs_deepness"] = round(DEEPNESS["seconds"] / row["elapsed_s"], 3)
