@@ -25,8 +25,8 @@ from osgeo import gdal
 
 from core.engine import DetectionOptions, run_detection
 from core.model_metadata import parse_metadata
-from model.data import read_label_raster
 from model.metrics import Confusion
+from model.readers import read_label_raster
 from model.sources import tile_pairs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -65,7 +65,7 @@ GSD_WARN_RATIO = 2.0  # warn when raster and model resolutions differ by more th
 class DetectionOptions:
     bands: list[int] | None = None  # 1-based raster bands in model order; default: the model's
     threshold: float | None = None  # probability threshold; default: the model's
-    min_area_m2: float = 0.0
+    min_area_m2: float | None = None  # polygons smaller than this are dropped; default: the model's
     device: str = "auto"  # 'auto' | 'cuda' | 'cpu'
     threads: int = 0  # onnxruntime intra-op threads, 0 = onnxruntime's default
     tile_size: int | None = None  # default: fitted to the raster (see core.tiling.fit_tile_length)
@@ -94,6 +94,8 @@ class DetectionResult:
     tiles_total: int = 0
     tiles_inferred: int = 0
     area_units: str = "m2"
+    threshold: float = 0.5  # the threshold and minimum area applied (the model's unless overridden)
+    min_area_m2: float = 0.0
 
 
 def auto_batch_size(requested: int, provider: str, model_tile: int, tile_pixels: int) -> int:
@@ -241,6 +243,9 @@ def _run_detection(
                 raise DetectionError(
                     f"The threshold {threshold} is not a probability. Use a value from 0 to 1."
                 )
+            min_area = float(info.min_area_m2 if options.min_area_m2 is None else options.min_area_m2)
+            if min_area < 0.0:
+                raise DetectionError(f"The minimum area {min_area} is negative. Use 0 or more square metres.")
             if options.mask_path:
                 layer_in_srs(options.mask_path, srs)  # fail early on a bad mask file
             # Only a requested probability raster is written; polygons come from the strips directly.
@@ -255,7 +260,7 @@ def _run_detection(
                     window_geotransform(src.GetGeoTransform(), window),
                     window.xsize,
                     threshold,
-                    options.min_area_m2,
+                    min_area,
                     options.simplify_tolerance,
                 )
                 vectorizer = VectorWorker(stream)
@@ -364,6 +369,8 @@ def _run_detection(
             tiles_total=grid.count,
             tiles_inferred=inferred,
             area_units="m2" if srs is not None else "pixel units",
+            threshold=threshold,
+            min_area_m2=min_area,
         )
     finally:
         src = None

@@ -42,11 +42,16 @@ class ModelInfo:
     overlap: int = 64  # pixels shared by neighbouring tiles
     size_divisor: int = 16  # H and W given to the network must be multiples of this
     threshold: float = 0.5
+    # Polygons smaller than this are dropped unless the user sets a minimum area; calibrated with the
+    # threshold on the validation split (model/calibrate.py). 0 = keep every polygon.
+    min_area_m2: float = 0.0
     gsd_m: float = 0.0  # ground sampling distance of the training data (metres per pixel), 0 = unknown
     class_names: list[str] = field(default_factory=lambda: ["background", "landslide"])
     training_data: list[dict[str, str]] = field(default_factory=list)  # {"name", "licence", "url"?}
     weights_licence: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # validation iou/precision/recall/f1
+    # Cumulative training of these weights, across continued runs: steps, crops, hours.
+    training: dict[str, float] = field(default_factory=dict)
     version: str = ""
     schema: int = SCHEMA_VERSION
 

@@ -1,13 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Choose a checkpoint's probability threshold on its own validation split.
+"""Choose a checkpoint's probability threshold and minimum polygon area on its own validation split.
 
     python -m model.calibrate runs/daunet/best.pt
 
 Rebuilds the validation split recorded in the checkpoint (same sources, same hold-out rule),
-predicts every validation scene once and scores thresholds 0.30..0.90. The threshold with the best
-IoU averaged over sources (the rule that also selects ``best.pt``) is stored in the checkpoint
-with its scores; ``model.export`` writes both into the ONNX metadata. Only the validation split is
+predicts every validation scene once, and scores every pair of threshold (0.30..0.90) and minimum
+area (0..200 m²) as the plugin would apply them: pixels at or above the threshold, then
+4-connected objects smaller than the minimum area removed. The pair with the best mean of pooled
+pixel IoU and object F1 (objects matched one-to-one at IoU >= 0.5, as ``landslides:evaluate``
+does) is stored in the checkpoint with the scores; ``model.export`` writes both into the ONNX
+metadata, and the plugin uses them unless the user sets their own. Only the validation split is
 used: the data owners' held-back evaluation part is never seen.
+
+Areas are converted to pixels with the training data's ground sampling distance (``gsd_m`` of the
+checkpoint, 0.5 m for the shipped model): the tile sources carry no georeferencing.
 """
 
 from __future__ import annotations
@@ -20,12 +26,50 @@ from typing import Any
 import numpy as np
 import torch
 
+from model.data import Scene
 from model.export import load_checkpoint
-from model.sources import load_split
-from model.train import validate_thresholds
+from model.metrics import Confusion, ObjectCounts, drop_small
+from model.train import load_data, predict_scene
 
 THRESHOLDS = [round(float(t), 2) for t in np.arange(0.30, 0.91, 0.05)]
-SELECT_BY = "iou_mean_sources"
+MIN_AREAS_M2 = [0.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0]
+
+
+def score_pair(
+    probs: list[np.ndarray], scenes: list[Scene], threshold: float, min_pixels: int
+) -> dict[str, Any]:
+    """Pooled pixel and object scores, and pixel IoU per source, for one post-processing setting."""
+    pixels, objects = Confusion(), ObjectCounts()
+    by_source: dict[str, Confusion] = {}
+    for prob, scene in zip(probs, scenes):
+        truth = scene.label == 1
+        pred = drop_small((prob >= threshold) & ~scene.ignore, min_pixels)
+        conf = Confusion()
+        conf.add(pred, truth, scene.ignore)
+        pixels += conf
+        by_source.setdefault(scene.source, Confusion())
+        by_source[scene.source] += conf
+        objects.add(pred, truth, scene.ignore)
+    scores: dict[str, Any] = {**pixels.scores(), **objects.scores()}
+    per_source = {k: v.scores() for k, v in by_source.items()}
+    scores["iou_mean_sources"] = float(np.mean([v["iou"] for v in per_source.values()]))
+    scores["objective"] = 0.5 * (scores["iou"] + scores["object_f1"])
+    scores["per_source"] = per_source
+    return scores
+
+
+def calibrate_scenes(
+    probs: list[np.ndarray], scenes: list[Scene], gsd_m: float
+) -> tuple[float, float, dict[str, dict[str, Any]]]:
+    """(threshold, minimum area in m², scores of every pair keyed 'threshold/area')."""
+    pixel_area = gsd_m * gsd_m if gsd_m > 0 else 0.25
+    table = {}
+    for t in THRESHOLDS:
+        for area in MIN_AREAS_M2:
+            table[f"{t}/{area:g}"] = score_pair(probs, scenes, t, int(np.ceil(area / pixel_area)))
+    best = max(table, key=lambda k: table[k]["objective"])
+    t, area = best.split("/")
+    return float(t), float(area), table
 
 
 def calibrate(checkpoint: str | Path, threads: int = 0) -> dict[str, Any]:
@@ -33,24 +77,25 @@ def calibrate(checkpoint: str | Path, threads: int = 0) -> dict[str, Any]:
         torch.set_num_threads(threads)
     net, ckpt = load_checkpoint(checkpoint)
     args = ckpt["meta"]["args"]
-    split = load_split(
-        args["tiles"],
-        [tuple(pair) for pair in args["ortho"]],
-        [tuple(pair) for pair in args["val_ortho"]],
-        args["val_every"],
-        args["ortho_holdout"],
-        args["holdout_gap"],
-    )
-    scores = validate_thresholds(net, split.val, args["val_tile"], torch.device("cpu"), THRESHOLDS)
-    best = max(THRESHOLDS, key=lambda t: scores[t][SELECT_BY])
-    ckpt["threshold"] = best
-    ckpt["threshold_scores"] = {
-        str(t): {k: v for k, v in s.items() if k != "per_source"} for t, s in scores.items()
-    }
-    ckpt["metrics"] = {k: v for k, v in scores[best].items() if k != "per_source"}
-    ckpt["metrics_per_source"] = scores[best]["per_source"]
+    split = load_data(args)
+    probs = [predict_scene(net, s, args["val_tile"], torch.device("cpu")) for s in split.val]
+    threshold, min_area, table = calibrate_scenes(probs, split.val, float(ckpt["meta"].get("gsd_m", 0.0)))
+    chosen = table[f"{threshold}/{min_area:g}"]
+    ckpt["threshold"] = threshold
+    ckpt["min_area_m2"] = min_area
+    ckpt["calibration"] = {k: {m: v for m, v in s.items() if m != "per_source"} for k, s in table.items()}
+    ckpt["metrics"] = {k: v for k, v in chosen.items() if k not in ("per_source", "objective")}
+    ckpt["metrics_per_source"] = chosen["per_source"]
     torch.save(ckpt, checkpoint)
-    return {"threshold": best, "scores": ckpt["threshold_scores"], "per_source": scores[best]["per_source"]}
+    return {
+        "threshold": threshold,
+        "min_area_m2": min_area,
+        "metrics": ckpt["metrics"],
+        "per_source": chosen["per_source"],
+        "at_threshold_0.5_no_min_area": {
+            k: v for k, v in table[f"{0.5}/{0:g}"].items() if k not in ("per_source",)
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Training data: tile folders and orthophoto + inventory, read with GDAL, sampled into crops.
+"""Training data in memory, sampled into crops (no GDAL here: :mod:`model.readers` reads files).
 
 Every source becomes one or more :class:`Scene` objects holding
 
@@ -19,15 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
-from osgeo import gdal, ogr
-
-gdal.UseExceptions()
-ogr.UseExceptions()
 
 NODATA_FILL = -0.5  # normalised value of no-imagery pixels (ModelInfo.nodata_fill)
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -36,17 +31,6 @@ CELL = 16  # crop centres are drawn per CELL x CELL block of pixels
 
 class DataError(ValueError):
     """A training source cannot be used; the message names the file and the fix."""
-
-
-@dataclass
-class RasterImage:
-    raw: np.ndarray  # C x H x W float32, raw values
-    valid: np.ndarray  # H x W bool, imagery present
-    value_min: list[float]
-    value_max: list[float]
-    geotransform: tuple[float, ...] | None
-    projection: str
-    gsd_m: float
 
 
 @dataclass
@@ -82,180 +66,11 @@ class Scene:
         )
 
 
-# --- reading -------------------------------------------------------------------------------------
-
-
-def _open(path: Path) -> gdal.Dataset:
-    if not path.exists():
-        raise DataError(f"{path}: file not found; check the path given to the training command")
-    try:
-        return gdal.Open(str(path))
-    except RuntimeError as exc:
-        raise DataError(f"{path}: GDAL cannot read it ({exc}); give a GeoTIFF or PNG") from exc
-
-
-def _value_range(ds: gdal.Dataset, path: Path) -> tuple[list[float], list[float]]:
-    lo: list[float] = []
-    hi: list[float] = []
-    for i in range(1, ds.RasterCount + 1):
-        band = ds.GetRasterBand(i)
-        if band.DataType == gdal.GDT_Byte:
-            lo.append(0.0)
-            hi.append(255.0)
-        elif band.DataType == gdal.GDT_UInt16 and band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE"):
-            lo.append(0.0)
-            hi.append(float(2 ** int(band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE")) - 1))
-        else:
-            mn, mx = band.ComputeRasterMinMax(False)
-            if mx <= mn:
-                raise DataError(f"{path}: band {i} is constant ({mn}); it carries no information")
-            lo.append(float(mn))
-            hi.append(float(mx))
-    return lo, hi
-
-
-def read_image(path: str | Path, bands: list[int] | None = None) -> RasterImage:
-    """Raw bands, the imagery-present mask (mask band / nodata / alpha) and the value range."""
-    path = Path(path)
-    ds = _open(path)
-    bands = bands or list(range(1, min(ds.RasterCount, 3) + 1))
-    if max(bands) > ds.RasterCount:
-        raise DataError(f"{path}: has {ds.RasterCount} bands, band {max(bands)} was asked for")
-    raw = np.stack([ds.GetRasterBand(b).ReadAsArray().astype(np.float32) for b in bands])
-    valid = np.ones(raw.shape[1:], dtype=bool)
-    for b in bands:
-        band = ds.GetRasterBand(b)
-        if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
-            valid &= band.GetMaskBand().ReadAsArray() > 0
-    lo, hi = _value_range(ds, path)
-    lo = [lo[b - 1] for b in bands]
-    hi = [hi[b - 1] for b in bands]
-    gt = ds.GetGeoTransform(can_return_null=True)
-    gsd = 0.0
-    if gt is not None and ds.GetSpatialRef() is not None and ds.GetSpatialRef().IsProjected():
-        gsd = float(math.sqrt(abs(gt[1] * gt[5] - gt[2] * gt[4])) * ds.GetSpatialRef().GetLinearUnits())
-    return RasterImage(raw, valid, lo, hi, gt, ds.GetProjection(), gsd)
-
-
-def normalise(raw: np.ndarray, valid: np.ndarray, lo: list[float], hi: list[float]) -> np.ndarray:
-    """(v - min) / (max - min) - 0.5 per band, clipped; no-imagery pixels get NODATA_FILL."""
-    lo_a = np.asarray(lo, np.float32)[:, None, None]
-    hi_a = np.asarray(hi, np.float32)[:, None, None]
-    out = np.clip((raw - lo_a) / (hi_a - lo_a) - 0.5, -0.5, 0.5)
-    out[:, ~valid] = NODATA_FILL
-    return out
-
-
-def read_label_raster(path: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(label, ignore) from a raster inventory: landslide where not zero, whatever the colour.
-
-    Single-band inventories use 255 (or the band's nodata value) for "unknown", which is ignored;
-    in colour (multi-band) label images 255 is just a colour channel of a landslide.
-    """
-    path = Path(path)
-    ds = _open(path)
-    if (ds.RasterYSize, ds.RasterXSize) != tuple(shape):
-        raise DataError(
-            f"{path}: label is {ds.RasterXSize}x{ds.RasterYSize} px but the image is "
-            f"{shape[1]}x{shape[0]} px; the inventory raster must be on the image's grid"
-        )
-    bands = [ds.GetRasterBand(i) for i in range(1, ds.RasterCount + 1)]
-    arrays = [b.ReadAsArray() for b in bands]
-    ignore = np.zeros(shape, dtype=bool)
-    for band, arr in zip(bands, arrays):
-        nodata = band.GetNoDataValue()
-        if nodata is not None:
-            ignore |= arr == nodata
-    if len(arrays) == 1:
-        ignore |= arrays[0] == 255
-    label = np.zeros(shape, dtype=np.uint8)
-    for arr in arrays:
-        label |= (arr != 0).astype(np.uint8)
-    label[ignore] = 0
-    return label, ignore
-
-
-def rasterise_polygons(path: str | Path, image: RasterImage, shape: tuple[int, int]) -> np.ndarray:
-    """Burn every polygon of every layer of an OGR data source onto the image grid (1 inside)."""
-    path = Path(path)
-    if image.geotransform is None:
-        raise DataError(
-            f"{path}: a polygon inventory needs a georeferenced image; the image has no geotransform"
-        )
-    try:
-        src = ogr.Open(str(path))
-    except RuntimeError as exc:
-        raise DataError(
-            f"{path}: OGR cannot read it ({exc}); give a GeoPackage, Shapefile or GeoJSON"
-        ) from exc
-    mem = gdal.GetDriverByName("MEM").Create("", shape[1], shape[0], 1, gdal.GDT_Byte)
-    mem.SetGeoTransform(image.geotransform)
-    mem.SetProjection(image.projection)
-    for i in range(src.GetLayerCount()):
-        # GDAL reprojects the layer to the raster's CRS when the two differ.
-        gdal.RasterizeLayer(mem, [1], src.GetLayer(i), burn_values=[1])
-    return mem.GetRasterBand(1).ReadAsArray().astype(np.uint8)
-
-
-def _is_raster(path: Path) -> bool:
-    try:
-        return gdal.OpenEx(str(path), gdal.OF_RASTER) is not None
-    except RuntimeError:  # a vector-only data source (GeoPackage, Shapefile, ...)
-        return False
-
-
-def load_orthophoto(image_path: str | Path, inventory_path: str | Path, source: str = "") -> Scene:
-    """A georeferenced orthophoto and its inventory (label raster on the same grid or polygon layer)."""
-    image = read_image(image_path)
-    shape = image.valid.shape
-    inv = Path(inventory_path)
-    if not inv.exists():
-        raise DataError(f"{inv}: inventory not found; give a label raster or a polygon layer")
-    if _is_raster(inv):
-        label, ignore = read_label_raster(inv, shape)
-    else:
-        label, ignore = rasterise_polygons(inv, image, shape), np.zeros(shape, dtype=bool)
-    ignore = ignore | ~image.valid
-    label[ignore] = 0
-    name = Path(image_path).stem
-    img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
-    return Scene(name, source or name, img, label, ignore, image.value_min, image.value_max, image.gsd_m)
-
-
-def tile_pairs(folder: str | Path) -> list[tuple[Path, Path]]:
-    """(image, label) pairs of a tile folder with ``images/`` and ``masks/`` (or ``labels/``)."""
-    folder = Path(folder)
-    images = folder / "images"
-    masks = next((folder / n for n in ("masks", "labels") if (folder / n).is_dir()), None)
-    if not images.is_dir() or masks is None:
-        raise DataError(f"{folder}: a tile folder needs the sub-folders images/ and masks/ (or labels/)")
-    by_stem = {p.stem: p for p in masks.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    pairs = []
-    for img in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        if img.stem not in by_stem:
-            raise DataError(f"{img}: no label image with the same name in {masks}")
-        pairs.append((img, by_stem[img.stem]))
-    if not pairs:
-        raise DataError(f"{images}: no PNG/GeoTIFF tiles found")
-    return pairs
-
-
-def load_tile(image_path: Path, label_path: Path, source: str) -> Scene:
-    image = read_image(image_path)
-    label, ignore = read_label_raster(label_path, image.valid.shape)
-    ignore |= ~image.valid
-    label[ignore] = 0
-    img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
-    return Scene(
-        f"{source}/{image_path.stem}",
-        source,
-        img,
-        label,
-        ignore,
-        image.value_min,
-        image.value_max,
-        image.gsd_m,
-    )
+@dataclass
+class Split:
+    train: list[Scene] = field(default_factory=list)
+    val: list[Scene] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)  # {"name", "licence", "path"}
 
 
 # --- sampling ------------------------------------------------------------------------------------
@@ -301,8 +116,10 @@ def centre_weights(
 class CropSampler:
     """Random training crops: weighted centre, random scale, 90-degree rotation, flips, radiometry jitter.
 
-    Sources (sichuan, hokkaido, AMU, ...) are drawn with equal probability so that a large source does
-    not drown a small one; within a source a scene is drawn by its number of labelled pixels.
+    Sources (sichuan, hokkaido, AMU, ...) are drawn with equal probability (``balance="equal"``) so
+    that a large source does not drown a small one, or by their share of labelled pixels
+    (``"pixels"``); within a source a scene is drawn by its number of labelled pixels.
+    ``weights`` are the extra crop-centre weights of landslide, hard-background and border blocks.
     """
 
     def __init__(
@@ -312,7 +129,11 @@ class CropSampler:
         seed: int,
         scale_range: tuple[float, float] = (0.75, 1.33),
         jitter: bool = True,
+        balance: str = "equal",
+        weights: tuple[float, float, float] = (4.0, 2.0, 2.0),
     ) -> None:
+        if balance not in ("equal", "pixels"):
+            raise ValueError(f"balance must be 'equal' or 'pixels', not {balance!r}")
         if not scenes:
             raise DataError("no training scenes; give at least one --tiles or --ortho source")
         self.scenes, self.crop, self.scale_range, self.jitter = scenes, crop, scale_range, jitter
@@ -320,17 +141,24 @@ class CropSampler:
         self.sources = sorted({s.source for s in scenes})
         self.by_source = {src: [i for i, s in enumerate(scenes) if s.source == src] for src in self.sources}
         self.scene_p = {}
+        pixels = {}
         for src, idx in self.by_source.items():
             n = np.array([scenes[i].labelled_pixels for i in idx], dtype=np.float64)
             self.scene_p[src] = n / n.sum()
+            pixels[src] = n.sum()
+        if balance == "pixels":
+            total = sum(pixels.values())
+            self.source_p = np.array([pixels[src] / total for src in self.sources])
+        else:
+            self.source_p = np.full(len(self.sources), 1.0 / len(self.sources))
         self.cell_p = []
         for s in scenes:
-            w = centre_weights(s).ravel()
+            w = centre_weights(s, *weights).ravel()
             self.cell_p.append(w / w.sum())
 
     def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = self.rng
-        src = self.sources[rng.integers(len(self.sources))]
+        src = self.sources[rng.choice(len(self.sources), p=self.source_p)]
         si = self.by_source[src][rng.choice(len(self.by_source[src]), p=self.scene_p[src])]
         scene = self.scenes[si]
         gw = -(-scene.label.shape[1] // CELL)

@@ -3,6 +3,7 @@
 
     python -m model.export runs/daunet/best.pt resources/model/landslide_daunet.onnx
     python -m model.export runs/daunet/best.pt daunet_512.onnx --fixed-tile 512   # for Deepness
+    python -m model.export runs/daunet/best.pt weights.pt   # weights only, for --init
 
 The graph takes ``N x C x H x W`` float32 normalised bands and returns ``N x 1 x H x W`` float32
 landslide probability. Batch, height and width are dynamic unless ``--fixed-tile`` is given (Deepness
@@ -97,11 +98,13 @@ def model_info(net: DAUNet, ckpt: dict[str, Any], tile_size: int = 512, overlap:
         overlap=overlap,
         size_divisor=net.size_divisor,
         threshold=float(ckpt.get("threshold", 0.5)),  # set by model.calibrate
+        min_area_m2=float(ckpt.get("min_area_m2", 0.0)),  # set by model.calibrate
         gsd_m=round(float(meta.get("gsd_m", 0.0)), 3),
         class_names=["background", "landslide"],
         training_data=[{"name": s["name"], "licence": s["licence"]} for s in meta["sources"]],
         weights_licence=weights_licence(meta["sources"]),
         metrics={k: round(float(v), 4) for k, v in checkpoint_metrics(ckpt).items()},
+        training=dict(ckpt.get("training", {})),
         version=plugin_version(),
     )
 
@@ -217,6 +220,20 @@ def export_model(
     return out
 
 
+SLIM_KEYS = ("model", "meta", "epoch", "step", "history", "training", "metrics", "threshold", "min_area_m2")
+
+
+def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
+    """A weights-only copy of a checkpoint (no optimiser state): what ``--init`` needs, a third the size."""
+    _, ckpt = load_checkpoint(checkpoint)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    torch.save({k: ckpt[k] for k in SLIM_KEYS if k in ckpt}, tmp)
+    tmp.replace(out)
+    return out
+
+
 def compare_with_onnxruntime(net: DAUNet, path: str | Path, x: np.ndarray) -> float:
     """Max absolute difference between the torch probability and the ONNX Runtime (CPU) output."""
     import onnxruntime as ort
@@ -233,13 +250,21 @@ def compare_with_onnxruntime(net: DAUNet, path: str | Path, x: np.ndarray) -> fl
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model.export", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint")
-    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("out", help="the .onnx file to write (or a .pt: a weights-only checkpoint for --init)")
     p.add_argument("--fixed-tile", type=int, metavar="PX", help="static N x C x PX x PX input (Deepness)")
     p.add_argument("--fp16", action="store_true", help="float16 weights (float32 input/output)")
     p.add_argument("--tile-size", type=int, default=512, help="tile size recorded for inference [512]")
     p.add_argument("--overlap", type=int, default=64, help="tile overlap recorded for inference [64]")
     p.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript")
     args = p.parse_args(argv)
+    if args.out.endswith(".pt"):
+        try:
+            path = export_weights(args.checkpoint, args.out)
+        except ExportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, weights only)")
+        return 0
     try:
         path = export(
             args.checkpoint, args.out, args.fixed_tile, args.fp16, args.tile_size, args.overlap, args.exporter

@@ -11,19 +11,12 @@ Validation is split by tile or by area, never by overlapping crops of one scene:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.data import DataError, Scene, load_orthophoto, load_tile, tile_pairs
+from model.data import DataError, Split
+from model.readers import load_orthophoto, load_tile, tile_pairs
 
 NOT_STATED = "not stated"
-
-
-@dataclass
-class Split:
-    train: list[Scene] = field(default_factory=list)
-    val: list[Scene] = field(default_factory=list)
-    sources: list[dict[str, str]] = field(default_factory=list)  # {"name", "licence", "path"}
 
 
 def licence_of(path: Path) -> str:

@@ -29,15 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from model.data import NODATA_FILL, CropSampler, DataError, Scene
+from model.data import NODATA_FILL, CropSampler, DataError, Scene, Split
+from model.init_weights import InitError, calibrate_batchnorm, load_initial
+from model.loader import batches
 from model.metrics import Confusion
 from model.network import VARIANTS, DAUNet, build_model, count_parameters
-from model.sources import load_split
 
-METRIC_KEYS = ("iou", "precision", "recall", "f1", "iou_mean_sources")
-SELECT_BY = "iou_mean_sources"  # best.pt is the epoch with the best validation IoU averaged over sources
+METRIC_KEYS = ("iou", "precision", "recall", "f1", "iou_mean_sources", "iou_best", "best_threshold")
+VAL_THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+MAX_BAD_STEPS = 20  # consecutive steps with a non-finite loss or gradient before the run gives up
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar=("IMAGE", "INVENTORY"),
         help="orthophoto + inventory used whole for validation only; repeatable",
+    )
+    d.add_argument(
+        "--packed",
+        metavar="NPZ",
+        help="training and validation scenes packed by python -m model.packed (no GDAL needed), "
+        "instead of --tiles/--ortho",
     )
     d.add_argument(
         "--val-every",
@@ -102,14 +111,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--weight-decay", type=float, default=None, help="[adamw 1e-4, sgd 5e-4]")
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--loss", choices=["bce", "bce+dice"], default="bce+dice")
+    t.add_argument(
+        "--balance",
+        choices=["equal", "pixels"],
+        default="equal",
+        help="draw each source equally often, or by its share of labelled pixels [equal]",
+    )
+    t.add_argument(
+        "--centre-weights",
+        type=_three_floats,
+        default=(4.0, 2.0, 2.0),
+        metavar="L,H,B",
+        help="extra crop-centre weight of landslide, hard background (bare, bright ground: the paper's "
+        "hard mining) and no-imagery border blocks [4,2,2]",
+    )
+    t.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="validate and export an exponential moving average of the weights (e.g. 0.998); 0 = off",
+    )
+    t.add_argument(
+        "--select",
+        choices=["iou", "iou_mean_sources"],
+        default="iou_mean_sources",
+        help="validation score that picks best.pt: pooled IoU, or IoU averaged over sources",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument(
+        "--workers", type=int, default=1, help="processes that prepare crops beside training (0: inline) [1]"
+    )
+    t.add_argument(
+        "--bf16",
+        choices=["auto", "on", "off"],
+        default="off",
+        help="bfloat16 autocast for training steps (auto: where the CPU or GPU does bfloat16 natively); "
+        "off by default: on CPU its gradients were measured far from float32's (model/README.md) [off]",
+    )
+    t.add_argument(
+        "--no-channels-last", action="store_true", help="keep NCHW memory layout (channels_last is faster)"
+    )
     t.add_argument("--val-tile", type=int, default=512, help="tile size for validation inference [512]")
-    t.add_argument("--resume", metavar="CHECKPOINT", help="continue from a last.pt/best.pt")
+    t.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its last.pt")
+    t.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from these weights (an exported .onnx, e.g. the shipped model, or a .pt checkpoint) "
+        "with a fresh optimiser and schedule: continued training and fine-tuning; the network "
+        "(variant, width, depth) is the model's",
+    )
     t.add_argument("--out", required=True, help="output folder for checkpoints and logs")
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     args = p.parse_args(argv)
+    if args.init and args.resume:
+        p.error("--init starts a new run from a model, --resume continues a run: give one of them")
     if args.lr is None:
         args.lr = 2e-3 if args.optimizer == "adamw" else 1e-3
     if args.weight_decay is None:
@@ -119,6 +177,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.val_tile % 2**args.depth:
         p.error(f"--val-tile {args.val_tile} must be a multiple of 2**depth = {2**args.depth}")
     return args
+
+
+def _three_floats(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three non-negative numbers, e.g. 4,2,2")
+    return values  # type: ignore[return-value]
 
 
 def seed_everything(seed: int) -> None:
@@ -153,6 +221,7 @@ def predict_scene(net: DAUNet, scene: Scene, tile: int, device: torch.device) ->
     for y in range(0, ph, tile):
         for x in range(0, pw, tile):
             patch = torch.from_numpy(padded[None, :, y : y + tile, x : x + tile]).to(device)
+            patch = patch.contiguous(memory_format=torch.channels_last)
             out[y : y + tile, x : x + tile] = torch.sigmoid(net(patch))[0, 0].cpu().numpy()
     return out[:h, :w]
 
@@ -207,6 +276,55 @@ def _scene_info(scenes: list[Scene]) -> list[dict[str, Any]]:
     ]
 
 
+def load_data(args: dict[str, Any]) -> Split:
+    """The training/validation split a run's arguments describe (files via GDAL, or a packed file)."""
+    if args.get("packed"):
+        from model.packed import load_packed  # needs no GDAL: the GPU machine has none
+
+        if args.get("tiles") or args.get("ortho") or args.get("val_ortho"):
+            raise DataError("give either --packed or --tiles/--ortho/--val-ortho, not both")
+        train, val, sources = load_packed(args["packed"])
+        return Split(train, val, sources)
+    from model.sources import load_split
+
+    return load_split(
+        args["tiles"],
+        [tuple(pair) for pair in args["ortho"]],
+        [tuple(pair) for pair in args["val_ortho"]],
+        args["val_every"],
+        args["ortho_holdout"],
+        args["holdout_gap"],
+    )
+
+
+def all_finite(loss: torch.Tensor, net: torch.nn.Module) -> bool:
+    if not torch.isfinite(loss):
+        return False
+    return all(bool(torch.isfinite(p.grad).all()) for p in net.parameters() if p.grad is not None)
+
+
+def bf16_wanted(mode: str, device: torch.device) -> bool:
+    """bfloat16 autocast only where the hardware does it natively; emulated bfloat16 is slower."""
+    if mode != "auto":
+        return mode == "on"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def build_network(
+    args: argparse.Namespace, bands: int, device: torch.device
+) -> tuple[DAUNet, dict[str, Any]]:
+    """A fresh network, or the ``--init`` model's (its variant, width and depth override the arguments)."""
+    if not args.init:
+        return build_model(args.variant, bands, args.width, args.depth).to(device), {}
+    net, init = load_initial(args.init)
+    if init["bands"] != bands:
+        raise DataError(f"{args.init} takes {init['bands']} bands but the training data have {bands}")
+    args.variant, args.width, args.depth = init["variant"], init["width"], init["depth"]
+    return net.to(device), init
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     budget_s = args.minutes * 60.0
@@ -217,9 +335,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    split = load_split(
-        args.tiles, args.ortho, args.val_ortho, args.val_every, args.ortho_holdout, args.holdout_gap
-    )
+    split = load_data(vars(args))
     bands = split.train[0].image.shape[0]
     if any(s.image.shape[0] != bands for s in split.train + split.val):
         raise DataError("all sources must have the same number of bands")
@@ -230,18 +346,37 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
 
-    net = build_model(args.variant, bands, args.width, args.depth).to(device)
+    net, init = build_network(args, bands, device)
+    sampler = CropSampler(
+        split.train, args.crop, args.seed, balance=args.balance, weights=args.centre_weights
+    )
+    if init.get("folded"):
+        # An .onnx has BatchNorm folded away: give it real statistics before batch-statistics training.
+        calibrate_batchnorm(net, (sampler.batch(args.batch)[0].to(device) for _ in range(8)))
+        print(f"initialised from {args.init} (BatchNorm statistics re-estimated on 64 crops)", flush=True)
+    elif args.init:
+        print(f"initialised from {args.init}", flush=True)
+    memory_format = torch.contiguous_format if args.no_channels_last else torch.channels_last
+    net = net.to(memory_format=memory_format)
     opt = make_optimizer(net, args)
-    sampler = CropSampler(split.train, args.crop, args.seed)
-    epoch, step, best_iou, history = 0, 0, -1.0, []
+    ema = (
+        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
+        if args.ema
+        else None
+    )
+    epoch, step, best_score, history = 0, 0, -1.0, []
+    prior = dict(init.get("training", {}))
     if args.resume:
         ckpt = torch.load(args.resume, map_location=device, weights_only=False)
-        net.load_state_dict(ckpt["model"])
+        net.load_state_dict(ckpt.get("train_model", ckpt["model"]))
         opt.load_state_dict(ckpt["optimizer"])
-        epoch, step, best_iou, history = ckpt["epoch"], ckpt["step"], ckpt["best_iou"], ckpt["history"]
-        sampler.rng = np.random.default_rng([args.seed, step])
+        if ema is not None and "ema_model" in ckpt:
+            ema.load_state_dict(ckpt["ema_model"])
+        epoch, step, best_score, history = ckpt["epoch"], ckpt["step"], ckpt["best_iou"], ckpt["history"]
+        prior = dict(ckpt["meta"].get("prior_training", {}))
         torch.manual_seed(args.seed + step)
         print(f"resumed from {args.resume} at epoch {epoch}, step {step}", flush=True)
+    use_bf16 = bf16_wanted(args.bf16, device)
 
     meta = {
         "variant": args.variant,
@@ -257,19 +392,28 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": count_parameters(net),
         "args": {k: v for k, v in vars(args).items()},
         "command": " ".join(sys.argv),
+        "prior_training": prior,
+        "bf16": use_bf16,
     }
     (out / "run.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     print(
-        f"{args.variant}: {meta['parameters']:,} parameters, width {args.width}, depth {args.depth}",
+        f"{args.variant}: {meta['parameters']:,} parameters, width {args.width}, depth {args.depth}; "
+        f"{'bfloat16 autocast' if use_bf16 else 'float32'}, "
+        f"{'NCHW' if args.no_channels_last else 'channels_last'}, {torch.get_num_threads()} threads, "
+        f"{args.workers} crop workers",
         flush=True,
     )
 
+    stream = batches(sampler, args.batch, args.workers, args.seed, step)
     total_steps = args.epochs * args.steps_per_epoch
     val_seconds = 0.0
+    train_seconds = float(history[-1].get("train_seconds", 0.0)) if history else 0.0
     stop = False
+    bad_steps = 0
     while epoch < args.epochs and not stop:
         net.train()
         losses = []
+        t_epoch = time.monotonic()
         bar = tqdm(
             range(args.steps_per_epoch), desc=f"epoch {epoch + 1}", disable=args.no_progress, file=sys.stdout
         )
@@ -283,11 +427,25 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                     break
             for group in opt.param_groups:
                 group["lr"] = args.lr * lr_factor(progress)
-            x, y, ignore = (t.to(device) for t in sampler.batch(args.batch))
-            loss = masked_loss(net(x), y, ignore, args.loss)
+            x, y, ignore = (t.to(device, non_blocking=True) for t in next(stream))
+            x = x.contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = net(x)
+            loss = masked_loss(logits.float(), y, ignore, args.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if not all_finite(loss, net):  # skip the step rather than poison the weights
+                bad_steps += 1
+                if bad_steps >= MAX_BAD_STEPS:
+                    raise DataError(
+                        f"loss or gradients not finite in {bad_steps} steps in a row (step {step}); "
+                        "lower --lr" + (" or train with --bf16 off" if use_bf16 else "")
+                    )
+                continue
+            bad_steps = 0
             opt.step()
+            if ema is not None:
+                ema.update_parameters(net)
             losses.append(loss.item())
             step += 1
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
@@ -295,45 +453,65 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         if not losses:
             break
         epoch += 1
+        epoch_seconds = time.monotonic() - t_epoch
+        train_seconds += epoch_seconds
         t0 = time.monotonic()
-        scores = validate(net, split.val, args.val_tile, device) if split.val else {}
+        evaluated = ema.module if ema is not None else net
+        scores = (
+            validate_thresholds(evaluated, split.val, args.val_tile, device, VAL_THRESHOLDS)
+            if split.val
+            else {}
+        )
         val_seconds = time.monotonic() - t0
         row = {
             "epoch": epoch,
             "step": step,
             "minutes": round((time.monotonic() - started) / 60.0, 2),
+            "train_seconds": round(train_seconds, 1),
+            "steps_per_s": round(len(losses) / epoch_seconds, 3),
+            "crops_per_s": round(len(losses) * args.batch / epoch_seconds, 2),
             "loss": float(np.mean(losses)),
             "lr": opt.param_groups[0]["lr"],
-            **{k: v for k, v in scores.items() if k != "per_source"},
-            "per_source": scores.get("per_source", {}),
+            **summarise(scores),
         }
         history.append(row)
         _log(out, row)
         print(
             f"epoch {epoch} step {step} loss {row['loss']:.4f} val IoU {row.get('iou', 0):.4f} "
-            f"(mean over sources {row.get(SELECT_BY, 0):.4f}) "
-            f"P {row.get('precision', 0):.4f} R {row.get('recall', 0):.4f} F1 {row.get('f1', 0):.4f} "
-            f"({row['minutes']:.1f} min, validation {val_seconds:.0f} s)",
+            f"(mean over sources {row.get('iou_mean_sources', 0):.4f}; best threshold "
+            f"{row.get('best_threshold', 0):.2f}: {row.get('iou_best', 0):.4f}) "
+            f"P {row.get('precision', 0):.4f} R {row.get('recall', 0):.4f} "
+            f"({row['minutes']:.1f} min, {row['crops_per_s']:.1f} crops/s, validation {val_seconds:.0f} s)",
             flush=True,
         )
+        training = {
+            "steps": int(prior.get("steps", 0)) + step,
+            "crops": int(prior.get("crops", 0)) + step * args.batch,
+            "hours": round(float(prior.get("hours", 0.0)) + train_seconds / 3600.0, 3),
+        }
         ckpt = {
-            "model": net.state_dict(),
+            "model": _plain_state(evaluated),
+            "train_model": _plain_state(net),
             "optimizer": opt.state_dict(),
             "epoch": epoch,
             "step": step,
-            "best_iou": best_iou,
+            "best_iou": best_score,
             "history": history,
             "meta": meta,
+            "training": training,
             "metrics": {k: row[k] for k in METRIC_KEYS if k in row},
         }
-        if row.get(SELECT_BY, 0.0) > best_iou or not split.val:
-            best_iou = row.get(SELECT_BY, 0.0)
-            ckpt["best_iou"] = best_iou
+        if ema is not None:
+            ckpt["ema_model"] = ema.state_dict()
+        if row.get(args.select, 0.0) > best_score or not split.val:
+            best_score = row.get(args.select, 0.0)
+            ckpt["best_iou"] = best_score
             _save(ckpt, out / "best.pt")
-        ckpt["best_iou"] = best_iou
+        ckpt["best_iou"] = best_score
         _save(ckpt, out / "last.pt")
     summary = {
-        "best_iou": best_iou,
+        "best_score": best_score,
+        "select": args.select,
         "epochs": epoch,
         "steps": step,
         "minutes": (time.monotonic() - started) / 60,
@@ -341,6 +519,28 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(f"done: {summary}", flush=True)
     return summary
+
+
+def summarise(scores: dict[float, dict[str, Any]]) -> dict[str, Any]:
+    """The row logged per epoch: scores at 0.5 and at the threshold with the best pooled IoU."""
+    if not scores:
+        return {}
+    best_t = max(scores, key=lambda t: scores[t]["iou"])
+    at_half = scores[0.5]
+    return {
+        **{k: v for k, v in at_half.items() if k != "per_source"},
+        "best_threshold": best_t,
+        "iou_best": scores[best_t]["iou"],
+        "precision_best": scores[best_t]["precision"],
+        "recall_best": scores[best_t]["recall"],
+        "iou_mean_sources_best": scores[best_t]["iou_mean_sources"],
+        "per_source": at_half["per_source"],
+    }
+
+
+def _plain_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Contiguous (NCHW) tensors, so checkpoints load into any network regardless of memory format."""
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
@@ -368,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         train(args)
-    except DataError as exc:
+    except (DataError, InitError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from core.model_metadata import parse_metadata
-from model.data import load_orthophoto
 from model.metrics import Confusion
+from model.readers import load_orthophoto
 
 
 def predict(session: ort.InferenceSession, image: np.ndarray, tile: int, divisor: int) -> np.ndarray:

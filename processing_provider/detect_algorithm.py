@@ -103,9 +103,10 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MIN_AREA,
-                self.tr("Minimum polygon area (m²)"),
+                self.tr("Minimum polygon area in m² (empty: the model's own)"),
                 type=QgsProcessingParameterNumber.Double,
-                defaultValue=0.0,
+                defaultValue=None,
+                optional=True,
                 minValue=0.0,
             )
         )
@@ -230,7 +231,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         return DetectionOptions(
             bands=bands or None,
             threshold=self._optional_number(parameters, self.THRESHOLD, context, integer=False),
-            min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+            min_area_m2=self._optional_number(parameters, self.MIN_AREA, context, integer=False),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
             threads=self.parameterAsInt(parameters, self.THREADS, context),
             tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
@@ -272,8 +273,15 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
 
         area_units = "m²" if getattr(result, "area_units", "m2") == "m2" else result.area_units
         feedback.pushInfo(
-            self.tr("{} landslides, {:.1f} {} in total, found in {:.1f} s.").format(
-                result.polygon_count, result.total_area_m2, area_units, result.elapsed_s
+            self.tr(
+                "{} landslides, {:.1f} {} in total, found in {:.1f} s (threshold {:g}, minimum area {:g} m²)."
+            ).format(
+                result.polygon_count,
+                result.total_area_m2,
+                area_units,
+                result.elapsed_s,
+                result.threshold,
+                result.min_area_m2,
             )
         )
         return {

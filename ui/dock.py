@@ -193,6 +193,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         if self.model_info is not None:
             threshold = float(getattr(self.model_info, "threshold", 0.5) or 0.5)
             self.thresholdSpin.setValue(threshold)
+            self.minAreaSpin.setValue(float(getattr(self.model_info, "min_area_m2", 0.0) or 0.0))
         if not path:
             self.modelGroup.setTitle("Model")
         else:

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from model.data import NODATA_FILL, CropSampler, DataError, load_orthophoto, load_tile, tile_pairs
+from model.data import NODATA_FILL, CropSampler, DataError
 from model.metrics import Confusion
+from model.readers import load_orthophoto, load_tile, tile_pairs
 from model.sources import licence_of, load_split
 
 gdal.UseExceptions()

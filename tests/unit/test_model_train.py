@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import onnx
 import pytest
 import torch
 
 from core.model_metadata import METADATA_KEY
-from model.calibrate import SELECT_BY, THRESHOLDS, calibrate
+from model.calibrate import MIN_AREAS_M2, THRESHOLDS, calibrate, calibrate_scenes, score_pair
+from model.data import Scene
 from model.export import export
 from model.train import main, masked_loss
 from tests.unit.test_model_data import _write_orthophoto, _write_polygons
@@ -85,13 +87,34 @@ def test_calibration_stores_the_best_threshold_and_export_uses_it(tmp_path) -> N
                  "--out", str(out)]) == 0  # fmt: skip
 
     result = calibrate(out / "best.pt", threads=1)
-    scores = result["scores"]
-    assert set(scores) == {str(t) for t in THRESHOLDS}
-    assert scores[str(result["threshold"])][SELECT_BY] == max(s[SELECT_BY] for s in scores.values())
+    table = torch.load(out / "best.pt", weights_only=False)["calibration"]
+    assert set(table) == {f"{t}/{a:g}" for t in THRESHOLDS for a in MIN_AREAS_M2}
+    chosen = table[f"{result['threshold']}/{result['min_area_m2']:g}"]
+    assert chosen["objective"] == max(s["objective"] for s in table.values())
+    assert chosen["objective"] == pytest.approx(0.5 * (chosen["iou"] + chosen["object_f1"]))
     ckpt = torch.load(out / "best.pt", weights_only=False)
-    assert ckpt["threshold"] == result["threshold"]
+    assert (ckpt["threshold"], ckpt["min_area_m2"]) == (result["threshold"], result["min_area_m2"])
 
     model = onnx.load(str(export(out / "best.pt", tmp_path / "m.onnx")))
     info = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])
-    assert info["threshold"] == result["threshold"]
-    assert info["metrics"]["iou"] == pytest.approx(scores[str(result["threshold"])]["iou"], abs=1e-4)
+    assert (info["threshold"], info["min_area_m2"]) == (result["threshold"], result["min_area_m2"])
+    assert info["metrics"]["iou"] == pytest.approx(chosen["iou"], abs=1e-4)
+    assert info["metrics"]["object_f1"] == pytest.approx(chosen["object_f1"], abs=1e-4)
+
+
+def test_calibration_grid_scores_the_plugins_post_processing() -> None:
+    """A 3-pixel speck is dropped at 1 m² (4 px at 0.5 m) and counts as a false object below that."""
+    label = np.zeros((20, 20), np.uint8)
+    label[2:10, 2:10] = 1
+    prob = np.zeros((20, 20), np.float32)
+    prob[2:10, 2:10] = 0.9
+    prob[15, 15:18] = 0.7
+    scene = Scene("s", "src", np.zeros((3, 20, 20), np.float16), label, np.zeros((20, 20), bool))
+    keep_all = score_pair([prob], [scene], 0.5, 0)
+    assert keep_all["object_precision"] == 0.5 and keep_all["object_recall"] == 1.0
+    assert keep_all["iou"] == pytest.approx(64 / 67)
+    dropped = score_pair([prob], [scene], 0.5, 4)
+    assert dropped["object_precision"] == 1.0 and dropped["iou"] == 1.0
+    assert score_pair([prob], [scene], 0.8, 0)["object_precision"] == 1.0  # the speck is under 0.8
+    threshold, min_area, _ = calibrate_scenes([prob], [scene], gsd_m=0.5)
+    assert threshold <= 0.85 and min_area >= 1.0
