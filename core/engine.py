@@ -128,16 +128,27 @@ def run_detection(
     progress: Callable[[float], None] | None = None,
     is_canceled: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
+    session: tuple[Any, ProviderReport] | None = None,
 ) -> DetectionResult:
     """Detect landslides in ``raster_path`` with ``model_path``; see the module docstring.
 
     ``progress`` receives 0..100, ``is_canceled`` is polled between batches (a cancel raises
     DetectionCanceled and leaves no output), ``log`` receives human-readable lines. Bad input
-    raises DetectionError before any inference where it can be detected early.
+    raises DetectionError before any inference where it can be detected early. ``session``: an
+    open ``core.runtime.create_session(model_path, ...)`` result to reuse instead of opening one
+    (the batch command keeps one per worker process); ``options.device``/``threads`` then do not apply.
     """
     with bounded_gdal_cache():
         return _run_detection(
-            raster_path, model_path, polygons_path, probability_path, options, progress, is_canceled, log
+            raster_path,
+            model_path,
+            polygons_path,
+            probability_path,
+            options,
+            progress,
+            is_canceled,
+            log,
+            session,
         )
 
 
@@ -150,6 +161,7 @@ def _run_detection(
     progress: Callable[[float], None] | None = None,
     is_canceled: Callable[[], bool] | None = None,
     log: Callable[[str], None] | None = None,
+    opened: tuple[Any, ProviderReport] | None = None,
 ) -> DetectionResult:
     start = time.perf_counter()
     options = options or DetectionOptions()
@@ -168,7 +180,7 @@ def _run_detection(
 
     check_outputs(raster_path, polygons_path, probability_path)
     src = open_raster(raster_path)
-    session, report = create_session(model_path, options.device, options.threads)
+    session, report = opened or create_session(model_path, options.device, options.threads)
     log(f"Execution provider: {report.used} ({report.reason})")
     info = info_from_session(session, model_path)
     spec = input_spec(session)
