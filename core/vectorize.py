@@ -115,6 +115,9 @@ class _Measurer:
         return g1.GetArea(), self._perimeter(g2)
 
 
+Measurer = _Measurer  # public name: the batch command measures polygons joined across windows the same way
+
+
 def _new_layer(
     path: str, srs: osr.SpatialReference | None, name: str, spatial_index: bool = True
 ) -> tuple[Any, Any]:
