@@ -130,13 +130,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="DECAY",
-        help="validate and export an exponential moving average of the weights (e.g. 0.998); 0 = off",
+        help="also validate an exponential moving average of the weights (e.g. 0.998) and keep it "
+        "where it scores better; 0 = off",
     )
     t.add_argument(
         "--select",
-        choices=["iou", "iou_mean_sources"],
+        choices=["iou", "iou_mean_sources", "iou_best"],
         default="iou_mean_sources",
-        help="validation score that picks best.pt: pooled IoU, or IoU averaged over sources",
+        help="validation score that picks best.pt: pooled IoU at 0.5, IoU averaged over sources at "
+        "0.5, or pooled IoU at the best threshold (model.calibrate sets the threshold afterwards)",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -456,12 +458,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         epoch_seconds = time.monotonic() - t_epoch
         train_seconds += epoch_seconds
         t0 = time.monotonic()
-        evaluated = ema.module if ema is not None else net
-        scores = (
-            validate_thresholds(evaluated, split.val, args.val_tile, device, VAL_THRESHOLDS)
+        # With --ema both the trained and the averaged weights are validated; the better one is kept.
+        candidates = {"raw": net} if ema is None else {"raw": net, "ema": ema.module}
+        validated = (
+            {
+                name: summarise(validate_thresholds(m, split.val, args.val_tile, device, VAL_THRESHOLDS))
+                for name, m in candidates.items()
+            }
             if split.val
-            else {}
+            else {name: {} for name in candidates}
         )
+        chosen = max(validated, key=lambda name: validated[name].get(args.select, 0.0))
+        evaluated, scores = candidates[chosen], validated[chosen]
         val_seconds = time.monotonic() - t0
         row = {
             "epoch": epoch,
@@ -472,7 +480,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "crops_per_s": round(len(losses) * args.batch / epoch_seconds, 2),
             "loss": float(np.mean(losses)),
             "lr": opt.param_groups[0]["lr"],
-            **summarise(scores),
+            "weights": chosen,
+            **{f"{args.select}_{name}": v.get(args.select, 0.0) for name, v in validated.items()},
+            **scores,
         }
         history.append(row)
         _log(out, row)
@@ -481,6 +491,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             f"(mean over sources {row.get('iou_mean_sources', 0):.4f}; best threshold "
             f"{row.get('best_threshold', 0):.2f}: {row.get('iou_best', 0):.4f}) "
             f"P {row.get('precision', 0):.4f} R {row.get('recall', 0):.4f} "
+            f"[{chosen} weights] "
             f"({row['minutes']:.1f} min, {row['crops_per_s']:.1f} crops/s, validation {val_seconds:.0f} s)",
             flush=True,
         )

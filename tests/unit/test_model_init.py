@@ -19,10 +19,11 @@ from core.model_metadata import METADATA_KEY
 from model.data import CropSampler
 from model.export import export, export_weights
 from model.init_weights import InitError, calibrate_batchnorm, load_initial, net_from_onnx
-from model.network import VARIANTS, build_model
+from model.network import VARIANTS
 from model.packed import load_packed, pack
 from model.sources import load_split
 from model.train import main
+from tests.fixtures.tiny_daunet import tiny_checkpoint
 from tests.unit.test_model_data import _write_orthophoto, _write_polygons
 
 torch.set_num_threads(1)
@@ -30,27 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tiny_checkpoint(path: Path, variant: str = "DA-U-Net") -> torch.nn.Module:
-    torch.manual_seed(0)
-    net = build_model(variant, in_channels=3, width=4, depth=3)
-    gen = torch.Generator().manual_seed(1)
-    for m in net.modules():  # non-trivial statistics and affine parameters, as after training
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-    meta = {
-        "variant": variant,
-        "width": 4,
-        "depth": 3,
-        "bands": 3,
-        "value_min": [0.0] * 3,
-        "value_max": [255.0] * 3,
-        "gsd_m": 0.5,
-        "sources": [{"name": "sichuan", "licence": "CC BY 4.0"}],
-    }
-    torch.save({"model": net.state_dict(), "meta": meta, "step": 7, "training": {"steps": 7}}, path)
-    return net.eval()
+    return tiny_checkpoint(path, variant)
 
 
 def _onnx_output(path: Path, x: np.ndarray) -> np.ndarray:
@@ -195,3 +176,29 @@ def test_gpu_script_trains_calibrates_and_exports_on_the_cpu(tmp_path) -> None:
     assert init_info["training"]["steps"] == 7 + 2
     x = np.random.default_rng(4).uniform(-0.5, 0.5, (1, 3, 32, 32)).astype(np.float32)
     assert np.abs(_torch_output(net, x) - _onnx_output(out / "best.onnx", x)).max() < 1e-5
+
+
+def test_ema_weights_are_validated_beside_the_trained_ones(tmp_path) -> None:
+    out = tmp_path / "run"
+    args = [
+        *_data(tmp_path),
+        *COMMON,
+        "--width",
+        "2",
+        "--depth",
+        "2",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "2",
+    ]
+    assert main([*args, "--ema", "0.9", "--select", "iou_best", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert row["weights"] in ("raw", "ema")
+        assert row["iou_best"] == max(row["iou_best_raw"], row["iou_best_ema"])
+    ckpt = torch.load(out / "last.pt", weights_only=False)
+    assert {"model", "train_model", "ema_model"} <= set(ckpt)
+    # The exported weights are the ones that scored: "model" is the EMA copy when it won.
+    if rows[-1]["weights"] == "raw":
+        assert all(torch.equal(ckpt["model"][k], ckpt["train_model"][k]) for k in ckpt["model"])
