@@ -3,23 +3,39 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
-from qgis.core import QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import QgsApplication, QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 
 HELP_DIR = Path(__file__).resolve().parent / "help"
 
 
+def help_file(name: str, locale: str = "") -> Path:
+    """``help/<lang>/<name>.html`` when that translation exists, else the English ``help/<name>.html``."""
+    language = locale.replace("-", "_").split("_")[0]
+    translated = HELP_DIR / language / f"{name}.html"
+    return translated if language and translated.is_file() else HELP_DIR / f"{name}.html"
+
+
 @cache
-def help_html(name: str) -> str:
-    """The help page of algorithm ``name``; kept in files so translators and writers never touch code."""
-    path = HELP_DIR / f"{name}.html"
+def help_html(name: str, locale: str = "") -> str:
+    """The help page of algorithm ``name``; kept in files so translators and writers never touch code.
+
+    Returned on one line: QGIS's help panel turns every line break of ``shortHelpString`` into a new
+    paragraph, so the files' hard-wrapped lines are joined (whitespace means nothing in HTML).
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        text = help_file(name, locale).read_text(encoding="utf-8")
     except OSError:
         return ""
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+def qgis_locale() -> str:
+    return QgsApplication.locale() or ""
 
 
 class LandslidesAlgorithm(QgsProcessingAlgorithm):
@@ -32,16 +48,21 @@ class LandslidesAlgorithm(QgsProcessingAlgorithm):
         return "landslides"
 
     def tr(self, text: str) -> str:
-        return QCoreApplication.translate(type(self).__name__, text)
+        # pylupdate5 files a string under the class whose code holds it: look there too (the base).
+        for cls in type(self).__mro__:
+            translated = QCoreApplication.translate(cls.__name__, text)
+            if translated != text or cls is LandslidesAlgorithm:
+                return translated
+        return text
 
     def createInstance(self) -> LandslidesAlgorithm:
         return type(self)()
 
     def shortHelpString(self) -> str:
-        return help_html(self.name())
+        return help_html(self.name(), qgis_locale())
 
     def helpUrl(self) -> str:
-        path = HELP_DIR / f"{self.name()}.html"
+        path = help_file(self.name(), qgis_locale())
         return QUrl.fromLocalFile(str(path)).toString() if path.exists() else ""
 
     def gdal_raster_source(self, layer: QgsMapLayer | None, value: object) -> str:

@@ -37,6 +37,8 @@ from ..core.errors import DetectionCanceled, DetectionError
 from .algorithm_base import LandslidesAlgorithm
 from .ogr_io import check_writable_destination, gpkg_features, gpkg_schema, write_polygons_gpkg
 from .paths import DEFAULT_MODEL_PATH
+from .result_fields import output_feature, output_fields
+from .styles import attach_stylers
 
 DEVICES = ["auto", "cuda", "cpu"]
 WARNING_PREFIX = "Warning: "
@@ -170,7 +172,9 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 minValue=0,
             ),
             QgsProcessingParameterBoolean(
-                self.TTA, self.tr("Test-time augmentation (flips; slower, smoother)"), defaultValue=False
+                self.TTA,
+                self.tr("Test-time augmentation (8 rotations and flips per tile: about 5 to 8 times slower)"),
+                defaultValue=False,
             ),
             QgsProcessingParameterBoolean(
                 self.RESAMPLE,
@@ -284,6 +288,9 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 result.min_area_m2,
             )
         )
+        # Styled in postProcessAlgorithm (main thread), when QGIS loads the outputs into a project.
+        self._loaded_outputs = {"polygons": dest_id, "probability": probability_path}
+        self._threshold = result.threshold
         return {
             self.OUTPUT: dest_id,
             self.PROBABILITY: probability_path,
@@ -294,6 +301,14 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             self.ELAPSED_S: result.elapsed_s,
         }
 
+    def postProcessAlgorithm(
+        self, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict[str, Any]:
+        outputs = getattr(self, "_loaded_outputs", None)
+        if outputs:
+            attach_stylers(context, outputs, self._threshold)
+        return {}
+
     def _copy_to_sink(
         self,
         parameters: dict[str, Any],
@@ -301,11 +316,13 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         polygons_path: str,
         crs: QgsCoordinateReferenceSystem,
     ) -> str:
-        fields, wkb_type = gpkg_schema(polygons_path)
+        core_fields, wkb_type = gpkg_schema(polygons_path)
+        fields = output_fields(core_fields)  # one identifier (fid), rounded numbers
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb_type, crs)
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        for feature in gpkg_features(polygons_path, fields, wkb_type):
+        for core_feature in gpkg_features(polygons_path, core_fields, wkb_type):
+            feature = output_feature(core_feature, fields)
             if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
                 raise QgsProcessingException(self.writeFeatureError(sink, parameters, self.OUTPUT))
         return dest_id
