@@ -15,16 +15,20 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QToolBar
 
+from .ui.i18n import install_translator, remove_translator, tr
+
 PLUGIN_DIR = Path(__file__).resolve().parent
 ICON_PATH = PLUGIN_DIR / "resources" / "icon.svg"
-MENU = "&Landslide Detector"
-TITLE = "Landslide Detector"
+TITLE = "Landslide Detector"  # the message log tab and toolbar object: never translated
 PROVIDER_ID = "landslides"
 
 
 class LandslideDetectorPlugin:
     def __init__(self, iface: Any) -> None:
         self.iface = iface
+        # First, so the provider, the button and the dock all speak the user's language.
+        self.translator = install_translator()
+        self.menu = tr("&Landslide Detector")
         self.provider: Any = None
         self.provider_error = ""
         self.dock: Any = None
@@ -48,13 +52,13 @@ class LandslideDetectorPlugin:
 
             provider = LandslidesProvider()
         except Exception as exc:  # a broken install must not stop QGIS from starting
-            self.provider_error = f"The Processing provider could not be loaded: {exc}"
+            self.provider_error = tr("The Processing provider could not be loaded: {}").format(exc)
             QgsMessageLog.logMessage(self.provider_error, TITLE, Qgis.Critical)
             return
         if registry.addProvider(provider):
             self.provider = provider
         else:
-            self.provider_error = "QGIS refused to register the 'landslides' Processing provider."
+            self.provider_error = tr("QGIS refused to register the 'landslides' Processing provider.")
             QgsMessageLog.logMessage(self.provider_error, TITLE, Qgis.Critical)
 
     # --- GUI ----------------------------------------------------------------------------------------
@@ -63,29 +67,31 @@ class LandslideDetectorPlugin:
         window = self.iface.mainWindow()
         icon = QIcon(str(ICON_PATH))
 
-        self.detect_action = QAction(icon, "Detect landslides", window)
+        self.detect_action = QAction(icon, tr("Detect landslides"), window)
         self.detect_action.setObjectName("landslideDetectorDetect")
-        self.detect_action.setToolTip("Detect landslides in the active orthophoto (raster layer)")
+        self.detect_action.setToolTip(
+            tr("Detect landslides in the active orthophoto: opens the panel ready to run")
+        )
         self.detect_action.triggered.connect(self.detect_landslides)
 
         self.dock_action = QAction(
-            QgsApplication.getThemeIcon("/mDockify.svg"), "Landslide Detector panel", window
+            QgsApplication.getThemeIcon("/mDockify.svg"), tr("Landslide Detector panel"), window
         )
         self.dock_action.setObjectName("landslideDetectorPanel")
         self.dock_action.setCheckable(True)
-        self.dock_action.setToolTip("Show or hide the Landslide Detector panel")
+        self.dock_action.setToolTip(tr("Show or hide the Landslide Detector panel"))
         self.dock_action.toggled.connect(self._on_dock_action_toggled)
         self.actions = [self.detect_action, self.dock_action]
 
-        self.toolbar = self.iface.addToolBar(TITLE)
+        self.toolbar = self.iface.addToolBar(tr("Landslide Detector"))
         self.toolbar.setObjectName("LandslideDetectorToolbar")
         for action in self.actions:
             self.toolbar.addAction(action)
-            self.iface.addPluginToRasterMenu(MENU, action)
+            self.iface.addPluginToRasterMenu(self.menu, action)
 
     def unload(self) -> None:
         for action in self.actions:
-            self.iface.removePluginRasterMenu(MENU, action)
+            self.iface.removePluginRasterMenu(self.menu, action)
         if self.toolbar is not None:
             for action in self.actions:
                 self.toolbar.removeAction(action)
@@ -104,6 +110,8 @@ class LandslideDetectorPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)  # deletes the provider
             self.provider = None
+        remove_translator(self.translator)
+        self.translator = None
 
     # --- dock ---------------------------------------------------------------------------------------
     def ensure_dock(self) -> Any:
@@ -113,7 +121,7 @@ class LandslideDetectorPlugin:
 
             self.dock = LandslideDock(self.iface, self.iface.mainWindow())
             if self.provider_error:
-                self.dock.statusLabel.setText(self.provider_error)
+                self.dock.set_status(self.provider_error, "error")
             self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
             self.dock.openedStateChanged.connect(self._on_dock_visibility)
         return self.dock
@@ -139,19 +147,28 @@ class LandslideDetectorPlugin:
 
     # --- the button -------------------------------------------------------------------------------
     def detect_landslides(self) -> Any:
-        """Run on the active raster; otherwise open the dock and ask for the orthophoto there."""
+        """Open the dock ready to run on the active raster; the analyst starts it there.
+
+        With "Toolbar button starts the detection at once" (remembered) it starts straight away and
+        returns the run. Without a raster it asks for the orthophoto in the dock.
+        """
         dock = self.show_dock()
         layer = self.iface.activeLayer()
         if isinstance(layer, QgsRasterLayer):
-            return dock.start_detection(layer)
+            if dock.run_at_once():
+                return dock.start_detection(layer)
+            if dock.run is None:
+                dock.rasterCombo.setLayer(layer)
+                dock.show_ready()
+            return None
         if dock.raster_layer() is None:
-            text = "Add an orthophoto (raster layer) to the project, then press Detect landslides."
+            text = tr("Add an orthophoto (raster layer) to the project, then press Detect landslides.")
         else:
-            text = (
+            text = tr(
                 "The selected layer is not a raster: pick the orthophoto in the panel "
                 "and press Detect landslides."
             )
-        dock.statusLabel.setText(text)
-        self.iface.messageBar().pushMessage(TITLE, text, Qgis.Info, 6)
+        dock.set_status(text, "error" if dock.raster_layer() is None else "")
+        self.iface.messageBar().pushMessage(tr("Landslide Detector"), text, Qgis.Info, 6)
         dock.rasterCombo.setFocus()
         return None

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """One background run of ``landslides:detect``, the same algorithm the Processing toolbox runs.
 
-The algorithm runs in a QgsProcessingAlgRunnerTask owned by QGIS's task manager. The context and
-feedback the task points to are plain references on the C++ side: this object keeps them (and
-itself, through ``_LIVE_RUNS``) alive until the task has finished, even if the dock is closed or
-the plugin unloaded meanwhile.
+The algorithm runs in a :class:`DetectionTask` owned by QGIS's task manager: like QGIS's own
+QgsProcessingAlgRunnerTask (prepare in the main thread, run in a worker, post-process in the main
+thread), except that a cancelled run ends as *complete*: QGIS announces every task that ends as
+*terminated* with "Task failed", and a cancel is not a failure. The context and feedback the task
+uses are plain references on the C++ side: this object keeps them (and itself, through
+``_LIVE_RUNS``) alive until the task has finished, even if the dock is closed or the plugin
+unloaded meanwhile.
 
 The algorithm writes into a hidden folder inside the output folder; only a finished, successful
 run is renamed to its final name, so a cancelled or failed run leaves nothing behind.
@@ -20,20 +23,28 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
+    Qgis,
     QgsApplication,
+    QgsMessageLog,
     QgsProcessingAlgorithm,
-    QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
+    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterNumber,
     QgsProject,
+    QgsTask,
 )
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
+from .i18n import tr
+
 ALGORITHM_ID = "landslides:detect"
 PARTIAL_PREFIX = ".landslides-partial-"
+PROBABILITY_SUFFIX = "_probability.tif"
 _LIVE_RUNS: set[DetectionRun] = set()
+# QGIS 3.26+ can keep a task out of its own notifications; the dock reports every outcome itself.
+TASK_FLAGS = QgsTask.CanCancel | QgsTask.Silent if hasattr(QgsTask, "Silent") else QgsTask.CanCancel
 
 
 class CapturingFeedback(QgsProcessingFeedback):
@@ -58,6 +69,7 @@ class RunOutcome:
     results: dict[str, Any] = field(default_factory=dict)
     raster_name: str = ""
     model_path: str = ""
+    probability_path: Path | None = None
 
 
 def plain_error(messages: list[str]) -> str:
@@ -70,7 +82,9 @@ def plain_error(messages: list[str]) -> str:
             lines = [line for line in text.splitlines() if line.strip()]
             text = lines[-1] if lines else text
         return text
-    return "The detection failed without a message; see the Processing log (View ▸ Panels ▸ Log Messages)."
+    return tr(
+        "The detection failed without a message; see the Processing log (View ▸ Panels ▸ Log Messages)."
+    )
 
 
 def parameter_problem(
@@ -81,13 +95,70 @@ def parameter_problem(
         value = parameters.get(definition.name())
         if definition.checkValueIsAcceptable(value, context):
             continue
-        text = f"The setting '{definition.description()}' does not accept {value!r}"
         if isinstance(definition, QgsProcessingParameterNumber):
             low, high = definition.minimum(), definition.maximum()
-            text += f": use at least {low:g}" if high > 1e12 else f": use {low:g} to {high:g}"
-        return text + "."
+            if high > 1e12:
+                text = tr("The setting '{}' does not accept {!r}: use at least {:g}.")
+                return text.format(definition.description(), value, low)
+            text = tr("The setting '{}' does not accept {!r}: use {:g} to {:g}.")
+            return text.format(definition.description(), value, low, high)
+        return tr("The setting '{}' does not accept {!r}.").format(definition.description(), value)
     valid, message = algorithm.checkParameterValues(parameters, context)
     return "" if valid else message
+
+
+class DetectionTask(QgsTask):
+    """A prepared copy of ``algorithm`` run in the background; ``on_done(ok, results, error)`` in the
+    main thread once it is over. A cancel ends as *complete* (see the module's docstring)."""
+
+    def __init__(
+        self,
+        algorithm: QgsProcessingAlgorithm,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        description: str,
+        on_done: Any,
+    ) -> None:
+        super().__init__(description, TASK_FLAGS)
+        self.parameters = parameters
+        self.context = context
+        self.feedback = feedback
+        self.on_done = on_done
+        self.results: dict[str, Any] = {}
+        self.error = ""
+        self.algorithm = algorithm.create()
+        # prepare() evaluates the parameters against the project: main thread only.
+        self.prepared = self.algorithm.prepare(parameters, context, feedback)
+        feedback.progressChanged.connect(self.setProgress)
+
+    def cancel(self) -> None:  # also what QGIS's task manager calls
+        self.feedback.cancel()
+        super().cancel()
+
+    def run(self) -> bool:  # a worker thread
+        if not self.prepared:
+            return False
+        try:
+            self.results = self.algorithm.runPrepared(self.parameters, self.context, self.feedback) or {}
+        except QgsProcessingException as exc:
+            self.error = str(exc)
+        except Exception as exc:  # never let an exception out of a worker thread
+            self.error = f"{type(exc).__name__}: {exc}"
+        if self.error:
+            QgsMessageLog.logMessage(self.error, "Processing", Qgis.Critical)  # as QGIS's own tasks do
+        if self.feedback.isCanceled():
+            return True  # cancelled, and the algorithm has cleaned up: not a failure
+        return not self.error
+
+    def finished(self, result: bool) -> None:  # the main thread
+        ok = bool(result) and not self.feedback.isCanceled() and not self.error
+        if ok:
+            try:
+                self.results = self.algorithm.postProcess(self.context, self.feedback) or self.results
+            except Exception as exc:
+                ok, self.error = False, str(exc)
+        self.on_done(ok, dict(self.results), self.error)
 
 
 class DetectionRun(QObject):
@@ -102,44 +173,49 @@ class DetectionRun(QObject):
         final_path: Path,
         raster_name: str,
         parent: QObject | None = None,
+        probability: bool = False,
     ) -> None:
         super().__init__(parent)
         self.parameters = dict(parameters)
         self.final_path = Path(final_path)
         self.raster_name = raster_name
+        self.layer_name = raster_name  # what the result layer is called (the dock names it)
+        self.probability = probability  # also write the probability raster beside the polygons
         self.partial_dir: Path | None = None
         self.context: QgsProcessingContext | None = None
         self.feedback: CapturingFeedback | None = None
-        self.task: QgsProcessingAlgRunnerTask | None = None
+        self.task: DetectionTask | None = None
         self.cancel_requested = False
         self.done = False
+
+    @property
+    def probability_path(self) -> Path:
+        """Where the probability raster goes: beside the GeoPackage, same name + ``_probability``."""
+        return self.final_path.with_name(self.final_path.stem + PROBABILITY_SUFFIX)
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
         """Queue the task; a problem found before it starts is reported through ``finished``."""
         algorithm = QgsApplication.processingRegistry().algorithmById(ALGORITHM_ID)
         if algorithm is None:
-            self._finish(
-                RunOutcome(
-                    "failed",
-                    f"The Processing algorithm {ALGORITHM_ID} is not available: the plugin's "
-                    "Processing provider did not load. Check View ▸ Panels ▸ Log Messages and reinstall.",
-                )
+            text = tr(
+                "The Processing algorithm {} is not available: the plugin's Processing provider did not "
+                "load. Check View ▸ Panels ▸ Log Messages and reinstall."
             )
+            self._finish(RunOutcome("failed", text.format(ALGORITHM_ID)))
             return
         folder = self.final_path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self.partial_dir = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=folder))
         except OSError as exc:
-            self._finish(
-                RunOutcome(
-                    "failed", f"Cannot write to the output folder {folder}: {exc}. Choose another one."
-                )
-            )
+            text = tr("Cannot write to the output folder {}: {}. Choose another one.")
+            self._finish(RunOutcome("failed", text.format(folder, exc)))
             return
         parameters = dict(self.parameters)
         parameters["OUTPUT"] = str(self.partial_dir / "landslides.gpkg")
+        if self.probability:
+            parameters["PROBABILITY"] = str(self.partial_dir / "probability.tif")
 
         self.context = QgsProcessingContext()
         self.context.setProject(QgsProject.instance())
@@ -149,12 +225,14 @@ class DetectionRun(QObject):
             self._finish(RunOutcome("failed", problem))
             return
         self.feedback = CapturingFeedback()
-        self.task = QgsProcessingAlgRunnerTask(algorithm, parameters, self.context, self.feedback)
-        self.task.setDescription(f"Detecting landslides in {self.raster_name}")
-        if self.feedback.isCanceled():  # prepare() refused the parameters: the task would never run
+        description = tr("Detecting landslides in {}").format(self.raster_name)
+        self.task = DetectionTask(
+            algorithm, parameters, self.context, self.feedback, description, self._on_executed
+        )
+        if not self.task.prepared:  # prepare() refused the parameters: the task would never run
+            self.task = None
             self._finish(RunOutcome("failed", plain_error(self.feedback.errors)))
             return
-        self.task.executed.connect(self._on_executed)
         self.task.progressChanged.connect(self.progressChanged)
         _LIVE_RUNS.add(self)
         QgsApplication.taskManager().addTask(self.task)
@@ -166,6 +244,8 @@ class DetectionRun(QObject):
         if self.feedback is not None:
             self.feedback.cancel()
         if self.task is not None and not sip.isdeleted(self.task):
+            # What QGIS's task list (and its notification, where there is one) says about it.
+            self.task.setDescription(tr("Landslide detection in {} cancelled").format(self.raster_name))
             self.task.cancel()
 
     def wait(self, timeout_ms: int = 30000) -> None:
@@ -177,28 +257,38 @@ class DetectionRun(QObject):
         return self.task is not None and not self.done
 
     # --- completion ---------------------------------------------------------------------------
-    def _on_executed(self, successful: bool, results: dict[str, Any]) -> None:
-        self.task = None  # the task manager deletes the task after this signal
+    def _on_executed(self, successful: bool, results: dict[str, Any], error: str = "") -> None:
+        self.task = None  # the task manager deletes the task after this call
         cancelled = self.cancel_requested or (self.feedback is not None and self.feedback.isCanceled())
         if cancelled:
-            outcome = RunOutcome("cancelled", "Detection cancelled; nothing was written.")
+            outcome = RunOutcome("cancelled", tr("Detection cancelled; nothing was written."))
         elif successful:
             outcome = self._publish(results)
         else:
-            outcome = RunOutcome("failed", plain_error(self.feedback.errors if self.feedback else []))
+            errors = list(self.feedback.errors if self.feedback else [])
+            outcome = RunOutcome("failed", plain_error([*errors, error]))
         self._finish(outcome)
 
     def _publish(self, results: dict[str, Any]) -> RunOutcome:
-        """Rename the finished GeoPackage to its final name."""
+        """Rename the finished GeoPackage (and probability raster) to their final names."""
         written = Path(str(results.get("OUTPUT") or (self.partial_dir / "landslides.gpkg")))
         if not written.is_file():
-            return RunOutcome("failed", f"The algorithm reported success but wrote no file at {written}.")
+            text = tr("The algorithm reported success but wrote no file at {}.")
+            return RunOutcome("failed", text.format(written))
+        probability = None
         try:
+            if self.probability:
+                source = Path(str(results.get("PROBABILITY") or (self.partial_dir / "probability.tif")))
+                os.replace(source, self.probability_path)
+                probability = self.probability_path
             os.replace(written, self.final_path)
         except OSError as exc:
-            return RunOutcome("failed", f"Could not move the result to {self.final_path}: {exc}.")
-        clean = {key: value for key, value in results.items() if key != "OUTPUT"}
-        return RunOutcome("ok", "", self.final_path, clean)
+            if probability is not None:
+                probability.unlink(missing_ok=True)
+            text = tr("Could not move the result to {}: {}.")
+            return RunOutcome("failed", text.format(self.final_path, exc))
+        clean = {key: value for key, value in results.items() if key not in ("OUTPUT", "PROBABILITY")}
+        return RunOutcome("ok", "", self.final_path, clean, probability_path=probability)
 
     def _finish(self, outcome: RunOutcome) -> None:
         self.done = True

@@ -6,6 +6,7 @@ from __future__ import annotations
 from qgis.core import Qgis, QgsMessageLog
 from qgis.PyQt.QtCore import QObject, QProcess, pyqtSignal
 
+from .i18n import tr
 from .onnx_install import command_line, onnxruntime_error, refresh_import_paths
 
 LOG_TAG = "Landslide Detector"
@@ -42,8 +43,9 @@ class OnnxRuntimeInstaller(QObject):
         if error == QProcess.FailedToStart:
             self.finished.emit(
                 False,
-                f"Could not start {self.args[0]}. Run this command in a terminal instead:\n"
-                f"{command_line(self.args)}",
+                tr("Could not start {}. Run this command in a terminal instead:\n{}").format(
+                    self.args[0], command_line(self.args)
+                ),
             )
 
     def _on_finished(self, exit_code: int, _status: QProcess.ExitStatus) -> None:
@@ -51,15 +53,16 @@ class OnnxRuntimeInstaller(QObject):
             tail = "".join(self.output).strip().splitlines()[-3:]
             self.finished.emit(
                 False,
-                f"pip failed (exit code {exit_code}): {' '.join(tail)}\n"
-                f"Details are in the log (View ▸ Panels ▸ Log Messages, tab '{LOG_TAG}').",
+                tr(
+                    "pip failed (exit code {}): {}\nDetails are in the log "
+                    "(View ▸ Panels ▸ Log Messages, tab '{}')."
+                ).format(exit_code, " ".join(tail), LOG_TAG),
             )
             return
         refresh_import_paths()
         error = onnxruntime_error()
         if error:
-            self.finished.emit(
-                False, f"pip finished, but onnxruntime still does not import ({error}). Restart QGIS."
-            )
+            text = tr("pip finished, but onnxruntime still does not import ({}). Restart QGIS.")
+            self.finished.emit(False, text.format(error))
         else:
-            self.finished.emit(True, "onnxruntime is installed and ready.")
+            self.finished.emit(True, tr("onnxruntime is installed and ready."))

@@ -7,6 +7,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .i18n import tr
+
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL = PLUGIN_DIR / "resources" / "model" / "landslide_daunet.onnx"
 MODEL_CARD = PLUGIN_DIR / "resources" / "model" / "MODEL_CARD.md"
@@ -30,11 +32,11 @@ def load_info(path: str | Path) -> Any:
 
 
 def _network(info: Any) -> str:
-    network = str(getattr(info, "network", "") or "unknown")
+    network = str(getattr(info, "network", "") or tr("unknown"))
     variant = str(getattr(info, "variant", "") or "")
     width = int(getattr(info, "width", 0) or 0)
     text = network if not variant or variant == network else f"{network} ({variant})"
-    return f"{text}, width {width}" if width else text
+    return tr("{}, width {}").format(text, width) if width else text
 
 
 def _training_data(info: Any) -> str:
@@ -44,13 +46,13 @@ def _training_data(info: Any) -> str:
         name = str(source.get("name", "")) if isinstance(source, dict) else str(source)
         licence = str(source.get("licence", "")) if isinstance(source, dict) else ""
         parts.append(f"{name} ({licence})" if licence else name)
-    return "; ".join(parts) or "not recorded"
+    return "; ".join(parts) or tr("not recorded")
 
 
 def _metrics(info: Any) -> str:
     metrics = dict(getattr(info, "metrics", None) or {})
     if not metrics:
-        return "not recorded"
+        return tr("not recorded")
     keys = [k for k in _METRIC_ORDER if k in metrics] + sorted(k for k in metrics if k not in _METRIC_ORDER)
     shown = []
     for key in keys:
@@ -66,20 +68,25 @@ def card_rows(info: Any) -> list[tuple[str, str]]:
     bands = getattr(info, "bands", []) or []
     names = getattr(info, "band_names", []) or []
     band_text = ", ".join(f"{b} ({n})" if n else str(b) for b, n in zip(bands, [*names, *[""] * len(bands)]))
+    tiles = tr("{} px, overlap {} px").format(getattr(info, "tile_size", "?"), getattr(info, "overlap", "?"))
+    calibrated = tr("threshold {:.2f}, minimum area {:g} m²").format(
+        float(getattr(info, "threshold", 0.5) or 0.5), float(getattr(info, "min_area_m2", 0.0) or 0.0)
+    )
     return [
-        ("Network", _network(info)),
-        ("Trained on", _training_data(info)),
-        ("Resolution", f"{gsd:g} m/pixel" if gsd > 0 else "not recorded"),
-        ("Validation", _metrics(info)),
-        ("Tiles", f"{getattr(info, 'tile_size', '?')} px, overlap {getattr(info, 'overlap', '?')} px"),
-        ("Bands", band_text or "?"),
-        ("Licence", _licence(info)),
+        (tr("Network"), _network(info)),
+        (tr("Trained on"), _training_data(info)),
+        (tr("Resolution"), tr("{:g} m/pixel").format(gsd) if gsd > 0 else tr("not recorded")),
+        (tr("Validation"), _metrics(info)),
+        (tr("Calibrated"), calibrated),
+        (tr("Tiles"), tiles),
+        (tr("Bands"), band_text or "?"),
+        (tr("Licence"), _licence(info)),
     ]
 
 
 def _licence(info: Any) -> str:
     """The licence's first clause (the whole text is in the tooltip and the model card)."""
-    text = str(getattr(info, "weights_licence", "") or "not recorded")
+    text = str(getattr(info, "weights_licence", "") or tr("not recorded"))
     first = text.split(";")[0].strip()
     return first if first == text.strip() else f"{first}; …"
 
@@ -96,9 +103,10 @@ def card_html(info: Any, card: Path | None = None) -> str:
     )
     link = ""
     if card is not None and card.is_file():
-        link = f"<br><a href='{escape(card.as_uri())}'>Full model card</a>"
+        link = f"<br><a href='{escape(card.as_uri())}'>{escape(tr('Full model card'))}</a>"
     return f"<table cellspacing='0' cellpadding='1'>{rows}</table>{link}"
 
 
 def error_html(message: str) -> str:
-    return f"<span style='color:#b00000'><b>This model cannot be used:</b> {escape(message)}</span>"
+    title = escape(tr("This model cannot be used:"))
+    return f"<span style='color:#b00000'><b>{title}</b> {escape(message)}</span>"

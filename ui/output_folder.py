@@ -12,6 +12,8 @@ from pathlib import Path
 
 from qgis.core import QgsProject
 
+from .i18n import tr
+
 SUBFOLDER = "landslides"
 _TEMP_DIR: Path | None = None
 
@@ -23,8 +25,8 @@ class DefaultFolder:
 
     def explanation(self) -> str:
         if self.project_relative:
-            return "Next to your project, in its 'landslides' folder."
-        return (
+            return tr("Next to your project, in its 'landslides' folder.")
+        return tr(
             "Temporary folder: the project is not saved yet. Save the project or choose a folder "
             "to keep the results after QGIS closes."
         )

@@ -8,6 +8,7 @@ from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QPainter
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
+from .i18n import tr
 from .result_layers import RunSummary
 
 
@@ -39,18 +40,18 @@ class ResultItemWidget(QWidget):
         self.title.setFont(font)
         self.details = ElidedLabel(summary.describe())
         self.details.setToolTip(
-            f"Raster: {summary.raster}\nModel: {summary.model}\n"
-            f"Execution provider: {summary.provider} ({summary.provider_reason})\n"
-            f"Finished: {summary.finished_at}"
+            tr("Raster: {}\nModel: {}\nExecution provider: {} ({})\nFinished: {}").format(
+                summary.raster, summary.model, summary.provider, summary.provider_reason, summary.finished_at
+            )
         )
         self.zoom_button = self._button(
-            "Zoom", "/mActionZoomToLayer.svg", "Zoom the map to these landslides", self.zoomRequested
+            tr("Zoom"), "/mActionZoomToLayer.svg", tr("Zoom the map to these landslides"), self.zoomRequested
         )
         self.table_button = self._button(
-            "Table", "/mActionOpenTable.svg", "Open the attribute table", self.tableRequested
+            tr("Table"), "/mActionOpenTable.svg", tr("Open the attribute table"), self.tableRequested
         )
         self.save_button = self._button(
-            "Save…", "/mActionFileSaveAs.svg", "Save to another GeoPackage", self.saveRequested
+            tr("Save…"), "/mActionFileSaveAs.svg", tr("Save to another GeoPackage"), self.saveRequested
         )
 
         text = QVBoxLayout()

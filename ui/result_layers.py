@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Result layers: loaded from the run's GeoPackage into the "Landslides" group, styled, described.
 
+Each run's layer is named by what can differ between runs (threshold, minimum area, model, searched
+area, test-time augmentation), so repeated runs can be told apart and compared in the Layers panel.
 The run's numbers are stored as layer custom properties, so they are saved with the project and the
 results list can be rebuilt when the project is opened again.
 """
@@ -13,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsFillSymbol,
     QgsLayerTreeGroup,
     QgsProject,
-    QgsSingleSymbolRenderer,
+    QgsRasterLayer,
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
 
-GROUP_NAME = "Landslides"
+from ..processing_provider.styles import style_landslides, style_probability
+from .i18n import tr
+
+GROUP_NAME = "Landslides"  # not translated: the dock finds its group by this name in saved projects
 PROPERTY = "landslide_detector/run"
 
 
@@ -37,9 +41,11 @@ class RunSummary:
     raster: str = ""
     model: str = ""
     finished_at: str = ""
+    threshold: float = 0.0
+    min_area_m2: float = 0.0
 
     @classmethod
-    def from_results(cls, results: dict[str, Any], **extra: str) -> RunSummary:
+    def from_results(cls, results: dict[str, Any], **extra: Any) -> RunSummary:
         def number(key: str) -> float:
             try:
                 return float(results.get(key) or 0.0)
@@ -57,9 +63,9 @@ class RunSummary:
 
     def describe(self) -> str:
         """One line for the results list, e.g. ``12 polygons · 3.4 ha · CPU · 8.1 s``."""
-        noun = "polygon" if self.polygon_count == 1 else "polygons"
+        count = tr("1 polygon") if self.polygon_count == 1 else tr("{} polygons").format(self.polygon_count)
         area = format_area(self.total_area_m2)
-        return f"{self.polygon_count} {noun} · {area} · {self.provider or '?'} · {self.elapsed_s:.1f} s"
+        return f"{count} · {area} · {self.provider or '?'} · {self.elapsed_s:.1f} s"
 
 
 def format_area(m2: float) -> str:
@@ -70,38 +76,68 @@ def format_area(m2: float) -> str:
     return f"{m2:,.0f} m²"
 
 
-def landslide_renderer() -> QgsSingleSymbolRenderer:
-    """Semi-transparent red fill with a darker outline: the scars stay readable over the image."""
-    symbol = QgsFillSymbol.createSimple(
-        {
-            "color": "230,30,30,110",
-            "outline_color": "130,0,0,255",
-            "outline_width": "0.5",
-            "outline_width_unit": "MM",
-        }
-    )
-    return QgsSingleSymbolRenderer(symbol)
+def run_layer_name(
+    raster: str, threshold: float, min_area_m2: float, model: str, extras: list[str] | None = None
+) -> str:
+    """E.g. ``ortho — threshold 0.60, min. 25 m², landslide_daunet, map extent``."""
+    parts = [
+        tr("threshold {:.2f}").format(threshold),
+        tr("min. {}").format(format_area(min_area_m2)),
+        Path(model).stem if model else "?",
+        *(extras or []),
+    ]
+    return f"{raster} — {', '.join(parts)}"
 
 
-def add_result_layer(path: Path, name: str, summary: RunSummary) -> QgsVectorLayer:
-    """Load ``path`` into the project's "Landslides" group; raises ``ValueError`` if it will not open."""
-    layer = QgsVectorLayer(str(path), name, "ogr")
-    if not layer.isValid():
-        raise ValueError(f"The result {path} could not be opened as a vector layer.")
-    layer.setRenderer(landslide_renderer())
-    layer.setCustomProperty(PROPERTY, json.dumps(asdict(summary)))
-    project = QgsProject.instance()
-    project.addMapLayer(layer, False)
+def unique_layer_name(name: str, project: QgsProject | None = None) -> str:
+    """``name``, or ``name (2)``, ``(3)``… when an identical run is already in the project."""
+    project = project or QgsProject.instance()
+    taken = {layer.name() for layer in project.mapLayers().values()}
+    candidate, index = name, 2
+    while candidate in taken:
+        candidate = f"{name} ({index})"
+        index += 1
+    return candidate
+
+
+def _results_group(project: QgsProject) -> tuple[QgsLayerTreeGroup, bool]:
     root = project.layerTreeRoot()
     group = root.findGroup(GROUP_NAME)
-    if group is None:
-        # Filled before it enters the tree, so the Layers panel shows it expanded with its layer.
-        group = QgsLayerTreeGroup(GROUP_NAME)
-        group.insertLayer(0, layer)
-        root.insertChildNode(0, group)
-    else:
-        group.insertLayer(0, layer)
-    return layer
+    return (group, False) if group is not None else (QgsLayerTreeGroup(GROUP_NAME), True)
+
+
+def add_result_layer(
+    path: Path, name: str, summary: RunSummary, probability_path: Path | None = None
+) -> tuple[QgsVectorLayer, QgsRasterLayer | None]:
+    """Load the polygons (and the probability raster) into the project's "Landslides" group, styled.
+
+    Raises ``ValueError`` if the polygons will not open; a probability raster that will not open is
+    left out (None) rather than losing the polygons.
+    """
+    layer = QgsVectorLayer(str(path), name, "ogr")
+    if not layer.isValid():
+        raise ValueError(tr("The result {} could not be opened as a vector layer.").format(path))
+    style_landslides(layer, summary.threshold)
+    layer.setCustomProperty(PROPERTY, json.dumps(asdict(summary)))
+    probability = None
+    if probability_path is not None:
+        probability = QgsRasterLayer(str(probability_path), tr("{} (probability)").format(name))
+        if probability.isValid():
+            style_probability(probability, summary.threshold)
+        else:
+            probability = None
+    project = QgsProject.instance()
+    project.addMapLayer(layer, False)
+    group, new_group = _results_group(project)
+    # Polygons on top, their probability right below them.
+    if probability is not None:
+        project.addMapLayer(probability, False)
+        group.insertLayer(0, probability)
+    group.insertLayer(0, layer)
+    if new_group:
+        # Filled before it enters the tree, so the Layers panel shows it expanded with its layers.
+        project.layerTreeRoot().insertChildNode(0, group)
+    return layer, probability
 
 
 def summary_of(layer: QgsVectorLayer) -> RunSummary | None:
@@ -127,4 +163,4 @@ def save_as_geopackage(layer: QgsVectorLayer, path: str | Path) -> None:
         layer, str(path), QgsProject.instance().transformContext(), options
     )
     if error != QgsVectorFileWriter.NoError:
-        raise OSError(f"Could not save {layer.name()} to {path}: {message or error}")
+        raise OSError(tr("Could not save {} to {}: {}").format(layer.name(), path, message or error))

@@ -29,6 +29,34 @@ PLUGINS_DIR = ROOT / ".build" / "plugins"
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "qgis_process.bin"
 
 
+# --- settings and language -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def english_interface(qgis_app):
+    """The QGIS interface language for the session: English, whatever the machine's locale.
+
+    Tests check states, not words, where they can; the ones that read the dock's texts expect the
+    untranslated ones. ``tests/qgis/test_translation.py`` runs the dock in German on purpose.
+    """
+    from qgis.core import QgsSettings
+
+    settings = QgsSettings()
+    settings.setValue("locale/overrideFlag", True)
+    settings.setValue("locale/userLocale", "en_US")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_dock_settings(qgis_app):
+    """Every test starts with the dock's defaults: nothing it remembers leaks into the next test."""
+    from landslide_detector.ui.settings import DockSettings
+
+    DockSettings().clear()
+    yield
+    DockSettings().clear()
+
+
 # --- Processing ---------------------------------------------------------------------------------
 
 
