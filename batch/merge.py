@@ -211,6 +211,15 @@ class _UnionFind:
         return True
 
 
+def _share_an_edge(a: ogr.Geometry, b: ogr.Geometry) -> bool:
+    """Boundaries in common over a positive length (a corner alone is a point, dimension 0)."""
+    shared = a.Intersection(b)
+    if shared is None or shared.IsEmpty():
+        return False
+    dimension = shared.GetDimension()
+    return dimension == 2 or (dimension == 1 and shared.Length() > 0)
+
+
 def join_seams(pieces: list[tuple[Unit, Piece]]) -> list[list[int]]:
     """Groups (indices into ``pieces``) of pieces that share a pixel edge across a seam.
 
@@ -241,8 +250,7 @@ def join_seams(pieces: list[tuple[Unit, Piece]]) -> list[list[int]]:
             for j in after_sorted[:k]:
                 if envs[j][hi] <= a0 or groups.root(i) == groups.root(j):
                     continue
-                shared = geoms[i].Intersection(geoms[j])
-                if shared is not None and not shared.IsEmpty() and shared.Length() > 0:
+                if _share_an_edge(geoms[i], geoms[j]):
                     groups.union(i, j)
     by_root: dict[int, list[int]] = {}
     for i in range(len(pieces)):
