@@ -118,7 +118,9 @@ def expand_inputs(inputs: Iterable[str], exclude: Iterable[str] = ()) -> list[st
 
     def visit(text: str, depth: int) -> None:
         path = to_gdal_path(str(text))
-        if _is_dir(path):
+        if is_virtual(path) and _is_raster_name(path):
+            add(path)  # no request to the object store per file: GDAL reads it when a unit runs
+        elif _is_dir(path):
             rasters = _folder_rasters(path)
             if not rasters:
                 raise InputError(

@@ -47,6 +47,21 @@ def test_inputs_expand_folders_lists_and_urls(tmp_path):
     assert expand_inputs([str(folder)], exclude=[str(folder / "day2")]) == [str(a)]
 
 
+def test_virtual_paths_are_listed_and_mapped(tmp_path):
+    """A GDAL virtual folder (here a zip: /vsicurl/ and /vsis3/ need a network) is listed and read."""
+    raster = batch_scenes.far_raster(tmp_path / "far.tif")
+    archive = tmp_path / "orthophotos.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(raster, "day1/far.tif")
+    folder = f"/vsizip/{archive}/day1"
+    (path,) = expand_inputs([folder])
+    assert path == f"{folder}/far.tif"
+    plan = make_plan([path], 3, 8192, 128)
+    model = tiny_models.brightness_model(tmp_path / "m.onnx")
+    result = run_unit(plan.units[0], UnitSettings(str(model), DetectionOptions()))
+    assert result.ok and sorted(p.pixels for p in result.pieces) == [225, 600]
+
+
 def test_inputs_missing_or_empty_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         expand_inputs([str(tmp_path / "nowhere.tif")])
