@@ -8,16 +8,24 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 BUILD       := .build
 PLUGINPATH  := $(CURDIR)/$(BUILD)/plugins
-SYS_PKGS    := qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv xvfb xauth imagemagick
+SYS_PKGS    := qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv xvfb xauth imagemagick \
+               qttools5-dev-tools pyqt5-dev-tools
 HEADLESS    := QT_QPA_PLATFORM=offscreen QGIS_PLUGINPATH=$(PLUGINPATH)
 VERSION     := $(shell sed -n 's/^version=//p' metadata.txt)
+# Translations: i18n/*.ts are the sources (committed); the .qm files lrelease compiles from them are
+# built here and by tools/package.py, never committed (one source, never a stale binary).
+TS_FILES    := $(wildcard i18n/$(PLUGIN)_*.ts)
+QM_FILES    := $(TS_FILES:.ts=.qm)
+I18N_SOURCES := plugin.py $(wildcard ui/*.py ui/*.ui processing_provider/*.py)
 
-.PHONY: help setup sysdeps test test-unit test-qgis demo lint package bench train screenshot clean
+.PHONY: help setup sysdeps test test-unit test-qgis demo lint package bench train screenshot clean \
+        translations update-translations
 
 help:
 	@echo "make demo     set up, then detect landslides on the bundled sample through qgis_process"
 	@echo "make test     set up, then run the whole test suite headless"
 	@echo "make lint | package | bench | train | screenshot | clean"
+	@echo "make update-translations   refresh i18n/*.ts from the code (then translate, e.g. in Qt Linguist)"
 
 # --- set-up -----------------------------------------------------------------------------------
 sysdeps:
@@ -44,7 +52,19 @@ $(BUILD)/plugins/$(PLUGIN):
 	mkdir -p $(BUILD)/plugins
 	ln -sfn ../.. $@
 
-setup: $(VENV)/.deps-ok $(BUILD)/plugins/$(PLUGIN)
+setup: $(VENV)/.deps-ok $(BUILD)/plugins/$(PLUGIN) translations
+
+# --- translations -------------------------------------------------------------------------------
+translations: $(QM_FILES)
+
+i18n/%.qm: i18n/%.ts
+	@command -v lrelease >/dev/null || $(MAKE) --no-print-directory sysdeps
+	lrelease -silent $< -qm $@
+
+# Collects every tr() text of the dock, the button and the algorithms into the .ts files, keeping
+# the translations already made and dropping texts the code no longer has.
+update-translations:
+	pylupdate5 -noobsolete $(I18N_SOURCES) -ts $(TS_FILES)
 
 # --- the two contract commands ----------------------------------------------------------------
 test: setup

@@ -93,6 +93,7 @@ def _detect(args: argparse.Namespace) -> dict[str, Any]:
             tile_size=args.tile,
             overlap=args.overlap,
             batch_size=args.batch,
+            tta=args.tta,
         )
         messages: list[str] = []
         profiler = cProfile.Profile() if args.profile else None
@@ -121,6 +122,7 @@ def _detect(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb": round(peak, 1) if peak else None,
         "log": messages,
         "proposals": args.proposal,
+        "tta": args.tta,
         "warnings": result.warnings,
     }
 
@@ -136,6 +138,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--profile", default=None, help="write cProfile statistics (main thread) here")
     parser.add_argument("--proposal", action="append", default=[], choices=["no-arena", "no-nice"])
+    parser.add_argument(
+        "--tta", action="store_true", help="test-time augmentation (8 passes per square tile, 4 otherwise)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     print(json.dumps(_detect(args)))

@@ -173,7 +173,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             ),
             QgsProcessingParameterBoolean(
                 self.TTA,
-                self.tr("Test-time augmentation (8 rotations and flips per tile: about 5 to 8 times slower)"),
+                self.tr("Test-time augmentation (4 or 8 model passes per tile: 3 to 8 times slower)"),
                 defaultValue=False,
             ),
             QgsProcessingParameterBoolean(
