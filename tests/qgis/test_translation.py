@@ -44,10 +44,16 @@ def test_german_translation_is_complete_and_current(tmp_path: Path) -> None:
     )
     committed = messages(GERMAN_TS)
     assert set(messages(fresh)) == set(committed), "run `make update-translations` and translate"
-    untranslated = [key for key, tr in committed.items() if tr.get("type") or not (tr.text or "").strip()]
+    # The dock, the button and the detect algorithm are translated in full; a new text elsewhere may
+    # wait for its translator (QGIS shows the English text meanwhile).
+    complete = {"@default", "LandslideDock", "DetectLandslidesAlgorithm", "LandslidesProvider"}
+    assert complete <= {context for context, _source in committed}
+    untranslated = [
+        key
+        for key, tr in committed.items()
+        if key[0] in complete and (tr.get("type") or not (tr.text or "").strip())
+    ]
     assert untranslated == []
-    contexts = {context for context, _source in committed}
-    assert {"@default", "LandslideDock", "DetectLandslidesAlgorithm", "LandslidesProvider"} <= contexts
 
 
 def test_every_dock_text_goes_through_tr() -> None:
