@@ -50,16 +50,17 @@ class Progress:
         rate = self.rate
         left = (self.total_mpix - self.done_mpix) / rate if rate > 0 else float("nan")
         failed = f", {self.failed} failed" if self.failed else ""
+        digits = 0 if self.total_mpix >= 100 else 2
         return (
             f"[{'#' * filled}{'.' * (WIDTH - filled)}] {self.done_units}/{self.total_units} units{failed} | "
-            f"{self.done_mpix:,.0f}/{self.total_mpix:,.0f} MPix | {rate:.2f} MPix/s | "
+            f"{self.done_mpix:,.{digits}f}/{self.total_mpix:,.{digits}f} MPix | {rate:.2f} MPix/s | "
             f"ETA {format_duration(left)}"
         )
 
     def _draw(self, force: bool = False) -> None:
         now = time.perf_counter()
         if self.tty:
-            self.stream.write("\r" + self.line())
+            self.stream.write("\r" + self.line() + "\033[K")  # clear what a longer line left
             self.stream.flush()
         elif force or now - self._last_log >= LOG_EVERY_S:
             self.stream.write(self.line() + "\n")
