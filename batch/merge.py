@@ -44,8 +44,9 @@ from .store import WorkStore
 from .unit import BOTTOM, LEFT, RIGHT, TOP, Piece
 
 DUPLICATE_OVERLAP = 0.2  # share of the smaller polygon two detections must share to be one landslide
+# The identifier is the layer's FID column ``fid`` (1..N), as in landslides:detect's output; values keep
+# full precision (landslides:detect rounds them for its table).
 OUTPUT_FIELDS = (
-    ("id", ogr.OFTInteger64),
     ("area_m2", ogr.OFTReal),
     ("perimeter_m", ogr.OFTReal),
     ("mean_prob", ogr.OFTReal),
@@ -280,7 +281,7 @@ class _Writer:
             raise DetectionError(
                 f"The output '{path}' cannot be created ({last_error()}). Choose a writable folder."
             )
-        self.layer = self.ds.CreateLayer(LAYER_NAME, srs, ogr.wkbPolygon)
+        self.layer = self.ds.CreateLayer(LAYER_NAME, srs, ogr.wkbPolygon, options=["FID=fid"])
         if self.layer is None:
             raise DetectionError(f"The output '{path}' cannot be created ({last_error()}).")
         for name, kind in OUTPUT_FIELDS:
@@ -295,7 +296,7 @@ class _Writer:
         self.count += 1
         self.area += poly.area
         f = ogr.Feature(self.defn)
-        f.SetField("id", self.count)
+        f.SetFID(self.count)
         f.SetField("area_m2", poly.area)
         f.SetField("perimeter_m", poly.perimeter)
         f.SetField("mean_prob", poly.mean)

@@ -131,6 +131,10 @@ def test_merged_output_equals_single_machine_run(cluster, model, scene, tmp_path
     assert summary.merge.seam_joins == batch_scenes.SEAM_JOINS
     assert summary.merge.below_min_area == 1  # the speck; the halves were joined first
     assert {r["source"] for r in got} == {str(scene / "seams.tif"), str(scene / "far.tif")}
+    written = ogr.Open(str(out))
+    layer = written.GetLayerByName("landslides")
+    assert layer.GetFIDColumn() == "fid" and sorted(f.GetFID() for f in layer) == list(range(1, len(got) + 1))
+    layer = written = None
 
     # The halves of the small landslide were two pieces under the minimum area each.
     manifest = ogr.Open(store_path(str(out)))
