@@ -6,6 +6,7 @@ Modules (never import ``qgis`` or ``torch`` here):
 * ``engine``: :func:`run_detection` (orthophoto + model -> probability GeoTIFF + polygons), streamed
   with a reader thread, onnxruntime in the calling thread and a blending/writing thread.
 * ``runtime``: onnxruntime sessions and the execution-provider report (CUDA or CPU, and why).
+* ``precision``: float32 or the model's int8 copy on the CPU (``auto``: int8 where the CPU has VNNI/AMX).
 * ``model_info``: :class:`ModelInfo` of a model file, completed from its graph.
 * ``tiling``: tile grids and seam-free blending weights.
 * ``vectorize``: probability raster -> GeoPackage polygons with area/perimeter/probabilities.

@@ -77,6 +77,7 @@ class DetectionOptions:
     resample_to_model_gsd: bool = False
     simplify_tolerance: float = 0.0  # map units; 0 keeps exact pixel boundaries
     queue_batches: int = 2  # batches read ahead of inference
+    precision: str = "auto"  # 'auto' | 'float32' | 'int8' on the CPU (see core.precision)
 
 
 @dataclass
@@ -96,6 +97,11 @@ class DetectionResult:
     area_units: str = "m2"
     threshold: float = 0.5  # the threshold and minimum area applied (the model's unless overridden)
     min_area_m2: float = 0.0
+
+    @property
+    def precision(self) -> str:
+        """'float32' or 'int8': the model file that ran (see ``provider.precision_reason``)."""
+        return self.provider.precision
 
 
 def auto_batch_size(requested: int, provider: str, model_tile: int, tile_pixels: int) -> int:
@@ -180,8 +186,9 @@ def _run_detection(
 
     check_outputs(raster_path, polygons_path, probability_path)
     src = open_raster(raster_path)
-    session, report = opened or create_session(model_path, options.device, options.threads)
+    session, report = opened or create_session(model_path, options.device, options.threads, options.precision)
     log(f"Execution provider: {report.used} ({report.reason})")
+    log(f"Precision: {report.precision} ({report.precision_reason})")
     info = info_from_session(session, model_path)
     spec = input_spec(session)
     bands = [int(b) for b in (options.bands or info.bands)]

@@ -4,7 +4,8 @@
 What a session *actually* runs on is read from ``session.get_providers()``: onnxruntime-gpu lists
 ``CUDAExecutionProvider`` as available even when the CUDA libraries are missing and silently falls
 back to CPU. To explain *why*, the CUDA provider library is loaded with ``ctypes`` first: the
-loader's message names the exact missing library (e.g. ``libcublasLt.so.13``).
+loader's message names the exact missing library (e.g. ``libcublasLt.so.13``). On the CPU the
+session runs the model or its int8 copy (:mod:`core.precision`); the report says which and why.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ import io
 import os
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import DetectionError
+from .precision import (
+    PrecisionChoice,
+    check_precision,
+    choose_precision,
+    int8_record,
+    stale_int8_problem,
+)
 
 CUDA_HELP = (
     "Install the NVIDIA driver, CUDA 13 and cuDNN 9 (see onnxruntime.ai/docs/execution-providers/"
@@ -39,6 +48,9 @@ class ProviderReport:
     requested: str  # 'auto' | 'cuda' | 'cpu'
     used: str  # 'CUDA' | 'CPU'
     reason: str
+    precision: str = "float32"  # 'float32' | 'int8': the model file that runs (core.precision)
+    precision_reason: str = ""
+    model_file: str = ""  # the file the session was made from (the int8 copy when precision is int8)
 
     def __str__(self) -> str:
         return f"{self.used} ({self.reason})"
@@ -177,19 +189,38 @@ def check_model_io(session: Any, model_path: str) -> None:
         )
 
 
-def create_session(model_path: str, device: str = "auto", threads: int = 0) -> tuple[Any, ProviderReport]:
-    """An onnxruntime session for ``model_path`` on ``device`` ('auto', 'cuda' or 'cpu')."""
+def create_session(
+    model_path: str,
+    device: str = "auto",
+    threads: int = 0,
+    precision: str = "auto",
+    cpu_flags: Iterable[str] | None = None,
+) -> tuple[Any, ProviderReport]:
+    """An onnxruntime session for ``model_path`` on ``device`` ('auto', 'cuda' or 'cpu').
+
+    ``precision`` ('auto', 'float32' or 'int8', see :mod:`core.precision`) picks the model file on
+    the CPU; ``cpu_flags`` stands for this CPU's flags (tests), None reads them.
+    """
     device = (device or "auto").lower()
     if device not in ("auto", "cuda", "cpu"):
         raise DetectionError(f"Unknown device '{device}'. Use 'auto', 'cuda' or 'cpu'.")
+    precision = (precision or "auto").lower()
+    check_precision(precision)
     model_path = str(model_path)
     if not os.path.isfile(model_path):
         raise DetectionError(f"The model file '{model_path}' does not exist. Choose an existing .onnx model.")
+    if precision == "int8" and device == "cuda":
+        raise DetectionError(
+            "Precision 'int8' runs on the CPU only, but device 'cuda' was requested. Choose precision "
+            "'auto' or 'float32' for the GPU, or device 'cpu' (or 'auto') for int8."
+        )
     ort = _import_ort()
 
     reason = "CPU requested"
     session = None
-    if device in ("auto", "cuda"):
+    if precision == "int8" and device == "auto":
+        reason = "precision 'int8' runs on the CPU"
+    elif device in ("auto", "cuda"):
         problem = cuda_problem(ort)
         if problem is None:
             try:
@@ -201,10 +232,9 @@ def create_session(model_path: str, device: str = "auto", threads: int = 0) -> t
                     raise _open_model_error(model_path, exc) from exc
                 problem = f"the CUDA session failed: {str(exc).strip().splitlines()[0]}"
             if session is not None and session.get_providers()[0] != "CUDAExecutionProvider":
+                # Fell back to the CPU inside onnxruntime: a CPU session of our own follows below
+                # (CPU options, and the precision chosen for the CPU).
                 problem = "onnxruntime fell back to CPU (no usable NVIDIA GPU, or a driver too old)"
-                if device == "auto":
-                    check_model_io(session, model_path)
-                    return session, ProviderReport(device, "CPU", f"CUDA unavailable: {problem}")
                 session = None
         if problem is not None:
             if device == "cuda":
@@ -214,15 +244,50 @@ def create_session(model_path: str, device: str = "auto", threads: int = 0) -> t
             reason = f"CUDA unavailable: {problem}"
         else:
             check_model_io(session, model_path)
-            return session, ProviderReport(
+            report = ProviderReport(
                 device, "CUDA", f"CUDA {'requested' if device == 'cuda' else 'found'} and active"
             )
+            _report_precision(
+                report,
+                session,
+                model_path,
+                "float32 requested" if precision == "float32" else "CUDA runs the float32 model",
+            )
+            return session, report
+
+    choice = choose_precision(precision, model_path, cpu_flags)
+    session = _cpu_session(ort, choice.path, threads)
+    if choice.precision == "int8":
+        problem = stale_int8_problem(int8_record(session), model_path)
+        if problem is not None:
+            if precision == "int8":
+                raise DetectionError(
+                    f"Precision 'int8' was requested but {problem}. Make the int8 copy again "
+                    "(python tools/quantize_int8.py), or choose precision 'auto' or 'float32'."
+                )
+            session = _cpu_session(ort, model_path, threads)
+            choice = PrecisionChoice("float32", model_path, f"auto: {problem}; make it again")
+    report = ProviderReport(device, "CPU", reason)
+    _report_precision(report, session, choice.path, choice.reason, choice.precision)
+    return session, report
+
+
+def _cpu_session(ort: Any, path: str, threads: int) -> Any:
     try:
-        session = _new_session(ort, model_path, ["CPUExecutionProvider"], threads)
+        session = _new_session(ort, path, ["CPUExecutionProvider"], threads)
     except Exception as exc:
-        raise _open_model_error(model_path, exc) from exc
-    check_model_io(session, model_path)
-    return session, ProviderReport(device, "CPU", reason)
+        raise _open_model_error(path, exc) from exc
+    check_model_io(session, path)
+    return session
+
+
+def _report_precision(
+    report: ProviderReport, session: Any, path: str, reason: str, precision: str = "float32"
+) -> None:
+    """Fill the precision part of ``report``; a model file that is itself an int8 copy says so."""
+    if precision != "int8" and int8_record(session) is not None:
+        precision, reason = "int8", "the model file is an int8 model"
+    report.precision, report.precision_reason, report.model_file = precision, reason, path
 
 
 _describe_cache: dict[str, ProviderReport] = {}
