@@ -34,6 +34,7 @@ from qgis.core import (
 from ..core.atomic import remove_with_sidecars
 from ..core.engine import DetectionOptions, DetectionResult, run_detection
 from ..core.errors import DetectionCanceled, DetectionError
+from ..core.precision import PRECISIONS as PRECISION_CHOICES
 from .algorithm_base import LandslidesAlgorithm
 from .ogr_io import check_writable_destination, gpkg_features, gpkg_schema, write_polygons_gpkg
 from .paths import DEFAULT_MODEL_PATH
@@ -41,6 +42,7 @@ from .result_fields import output_feature, output_fields
 from .styles import attach_stylers
 
 DEVICES = ["auto", "cuda", "cpu"]
+PRECISIONS = list(PRECISION_CHOICES)
 WARNING_PREFIX = "Warning: "
 
 
@@ -53,6 +55,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
     MASK = "MASK"
     EXTENT = "EXTENT"
     DEVICE = "DEVICE"
+    PRECISION = "PRECISION"
     THREADS = "THREADS"
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
@@ -66,6 +69,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
     TOTAL_AREA_M2 = "TOTAL_AREA_M2"
     EXECUTION_PROVIDER = "EXECUTION_PROVIDER"
     PROVIDER_REASON = "PROVIDER_REASON"
+    PRECISION_USED = "PRECISION_USED"
+    PRECISION_REASON = "PRECISION_REASON"
     ELAPSED_S = "ELAPSED_S"
 
     def name(self) -> str:
@@ -141,6 +146,13 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 defaultValue=DEVICES[0],
                 usesStaticStrings=True,
             ),
+            QgsProcessingParameterEnum(
+                self.PRECISION,
+                self.tr("CPU precision (auto: int8 on CPUs with VNNI or AMX if the model has an int8 copy)"),
+                options=PRECISIONS,
+                defaultValue=PRECISIONS[0],
+                usesStaticStrings=True,
+            ),
             QgsProcessingParameterNumber(
                 self.THREADS,
                 self.tr("CPU threads (0: automatic)"),
@@ -210,6 +222,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_M2, self.tr("Total landslide area (m²)")))
         self.addOutput(QgsProcessingOutputString(self.EXECUTION_PROVIDER, self.tr("Execution provider used")))
         self.addOutput(QgsProcessingOutputString(self.PROVIDER_REASON, self.tr("Why this provider")))
+        self.addOutput(QgsProcessingOutputString(self.PRECISION_USED, self.tr("Precision used")))
+        self.addOutput(QgsProcessingOutputString(self.PRECISION_REASON, self.tr("Why this precision")))
         self.addOutput(QgsProcessingOutputNumber(self.ELAPSED_S, self.tr("Detection time (s)")))
 
     # --- parameters -> engine options ------------------------------------------------------------
@@ -237,6 +251,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             threshold=self._optional_number(parameters, self.THRESHOLD, context, integer=False),
             min_area_m2=self._optional_number(parameters, self.MIN_AREA, context, integer=False),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            precision=self.parameterAsEnumString(parameters, self.PRECISION, context) or "auto",
             threads=self.parameterAsInt(parameters, self.THREADS, context),
             tile_size=self._optional_number(parameters, self.TILE_SIZE, context, integer=True),
             overlap=self._optional_number(parameters, self.OVERLAP, context, integer=True),
@@ -298,6 +313,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             self.TOTAL_AREA_M2: result.total_area_m2,
             self.EXECUTION_PROVIDER: result.provider.used,
             self.PROVIDER_REASON: result.provider.reason,
+            self.PRECISION_USED: result.provider.precision,
+            self.PRECISION_REASON: result.provider.precision_reason,
             self.ELAPSED_S: result.elapsed_s,
         }
 

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``landslides:detect`` PRECISION (auto / float32 / int8): what runs, and what the user is told.
+
+A tiny convolutional model and its int8 copy made by ``tools/quantize_int8.py`` (real files, real
+onnxruntime sessions); ``auto`` is checked against this machine's real CPU flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import processing
+import pytest
+from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingParameterDefinition
+
+from tests.fixtures import int8_models
+
+if TYPE_CHECKING:
+    from tests.qgis.conftest import RecordingFeedback
+
+pytestmark = pytest.mark.usefixtures("landslides_provider")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return int8_models.int8_pair(tmp_path_factory.mktemp("int8"))
+
+
+def detect(raster: Path, model: Path, out: Path, feedback: RecordingFeedback, **extra: str) -> dict:
+    parameters = {"INPUT": str(raster), "MODEL": str(model), "DEVICE": "cpu", "OUTPUT": str(out), **extra}
+    return processing.run("landslides:detect", parameters, feedback=feedback)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_forced_precision_runs_and_is_reported(
+    precision: str, pair: tuple[Path, Path], squares_raster: Path, tmp_path: Path, feedback: RecordingFeedback
+) -> None:
+    result = detect(squares_raster, pair[0], tmp_path / "out.gpkg", feedback, PRECISION=precision)
+    assert result["PRECISION_USED"] == precision
+    assert result["PRECISION_REASON"]
+    assert any(line.startswith(f"Precision: {precision} (") for line in feedback.infos), feedback.infos
+    assert result["POLYGON_COUNT"] == 2  # both bright squares, in either precision
+
+
+def test_auto_follows_this_cpu(
+    pair: tuple[Path, Path], squares_raster: Path, tmp_path: Path, feedback: RecordingFeedback
+) -> None:
+    from landslide_detector.core.precision import int8_feature, read_cpu_flags
+
+    expected = "int8" if int8_feature(read_cpu_flags()) else "float32"
+    result = detect(squares_raster, pair[0], tmp_path / "out.gpkg", feedback)  # PRECISION left out: auto
+    assert result["PRECISION_USED"] == expected, result["PRECISION_REASON"]
+    assert result["PRECISION_REASON"].startswith("auto: ")
+
+
+def test_int8_without_a_copy_fails_clearly_and_writes_nothing(
+    tmp_path: Path, squares_raster: Path, feedback: RecordingFeedback
+) -> None:
+    model = int8_models.conv_model(tmp_path / "alone.onnx")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(QgsProcessingException) as err:
+        detect(squares_raster, model, out_dir / "landslides.gpkg", feedback, PRECISION="int8")
+    message = str(err.value)
+    assert "alone.int8.onnx" in message and "quantize_int8.py" in message
+    assert list(out_dir.iterdir()) == []
+
+
+def test_precision_is_an_advanced_choice() -> None:
+    algorithm = QgsApplication.processingRegistry().algorithmById("landslides:detect")
+    parameter = algorithm.parameterDefinition("PRECISION")
+    assert parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced
+    assert parameter.options() == ["auto", "float32", "int8"]
+    assert parameter.defaultValue() == "auto"
