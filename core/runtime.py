@@ -104,13 +104,15 @@ def cuda_problem(ort: Any | None = None) -> str | None:
             "this onnxruntime build has no CUDA provider (install the 'onnxruntime-gpu' package instead of "
             "'onnxruntime')"
         )
-    _preload_cuda_dlls(ort)
-    problems = []
+    # The driver first: without it CUDA cannot run whatever else loads, and preloading the CUDA
+    # libraries (hundreds of MB from nvidia-* wheels) or the provider library would be wasted time.
     for name in _DRIVER_LIBS:
         try:
             ctypes.CDLL(name)
         except OSError:
-            problems.append(f"no NVIDIA driver ({name} not found)")
+            return f"no NVIDIA driver ({name} not found)"
+    _preload_cuda_dlls(ort)
+    problems = []
     capi = os.path.join(os.path.dirname(ort.__file__), "capi")
     provider = (
         "onnxruntime_providers_cuda.dll" if sys.platform == "win32" else "libonnxruntime_providers_cuda.so"

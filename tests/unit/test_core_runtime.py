@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import sys
+
+import onnxruntime as ort
 import pytest
 
 from core.errors import DetectionError
 from core.model_info import load_model_info
-from core.runtime import create_session, describe_provider
+from core.runtime import create_session, cuda_problem, describe_provider
 from tests.fixtures import tiny_models
 
 CUDA_ACTIVE = describe_provider("auto").used == "CUDA"
@@ -82,3 +85,30 @@ def test_load_model_info(tmp_path):
     loaded = load_model_info(str(path))
     assert loaded.bands == [1, 2, 3, 4]
     assert (loaded.tile_size, loaded.gsd_m, loaded.network) == (128, 0.3, "test")
+
+
+def _driver_loads() -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+GPU_BUILD = "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or _driver_loads() or not GPU_BUILD,
+    reason="needs onnxruntime-gpu on a Linux machine without an NVIDIA driver",
+)
+def test_no_driver_is_the_reason_and_nothing_else_is_loaded(monkeypatch):
+    # Without the driver CUDA cannot run: the CUDA libraries are not preloaded (hundreds of MB).
+    import core.runtime
+
+    preloaded = []
+    monkeypatch.setattr(core.runtime, "_preload_cuda_dlls", lambda ort: preloaded.append(ort))
+    assert cuda_problem() == "no NVIDIA driver (libcuda.so.1 not found)"
+    assert preloaded == []
