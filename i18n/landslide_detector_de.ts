@@ -39,7 +39,7 @@
         <translation>Landslide-Detector-Bedienfeld ein- oder ausblenden</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="77"/>
+        <location filename="../ui/dock.py" line="78"/>
         <source>Landslide Detector</source>
         <translation>Landslide Detector</translation>
     </message>
@@ -109,147 +109,147 @@
         <translation>Das Ergebnis konnte nicht nach {} verschoben werden: {}.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="115"/>
+        <location filename="../ui/dock.py" line="116"/>
         <source>ONNX models (*.onnx)</source>
         <translation>ONNX-Modelle (*.onnx)</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="116"/>
+        <location filename="../ui/dock.py" line="117"/>
         <source>Choose an ONNX landslide model</source>
         <translation>ONNX-Rutschungsmodell wählen</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="118"/>
+        <location filename="../ui/dock.py" line="119"/>
         <source>Folder for detection results</source>
         <translation>Ordner für Erkennungsergebnisse</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="319"/>
+        <location filename="../ui/dock.py" line="320"/>
         <source>&lt;b&gt;onnxruntime is not installed in QGIS&apos;s Python&lt;/b&gt;, so detection cannot run ({}). Press Install, or run this command and restart QGIS:</source>
         <translation>&lt;b&gt;onnxruntime ist im Python von QGIS nicht installiert&lt;/b&gt;, daher kann die Erkennung nicht laufen ({}). Drücken Sie „Installieren“ oder führen Sie diesen Befehl aus und starten Sie QGIS neu:</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="342"/>
+        <location filename="../ui/dock.py" line="343"/>
         <source>Installing… (this can take a few minutes)</source>
         <translation>Installation läuft … (das kann einige Minuten dauern)</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="368"/>
+        <location filename="../ui/dock.py" line="369"/>
         <source>No model chosen: choose an .onnx file or press Shipped.</source>
         <translation>Kein Modell gewählt: Wählen Sie eine .onnx-Datei oder drücken Sie „Mitgeliefert“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="371"/>
+        <location filename="../ui/dock.py" line="372"/>
         <source>The shipped model {} is missing: reinstall the plugin or choose an .onnx file.</source>
         <translation>Das mitgelieferte Modell {} fehlt: Installieren Sie das Plugin neu oder wählen Sie eine .onnx-Datei.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="373"/>
+        <location filename="../ui/dock.py" line="374"/>
         <source>The file {} does not exist: choose an existing .onnx model.</source>
         <translation>Die Datei {} existiert nicht: Wählen Sie ein vorhandenes .onnx-Modell.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="385"/>
+        <location filename="../ui/dock.py" line="386"/>
         <source>Model</source>
         <translation>Modell</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="387"/>
+        <location filename="../ui/dock.py" line="388"/>
         <source>Model: shipped with the plugin</source>
         <translation>Modell: mit dem Plugin geliefert</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="387"/>
+        <location filename="../ui/dock.py" line="388"/>
         <source>Model: your file</source>
         <translation>Modell: Ihre Datei</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="400"/>
+        <location filename="../ui/dock.py" line="401"/>
         <source>Licence of the weights: {}</source>
         <translation>Lizenz der Gewichte: {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="404"/>
+        <location filename="../ui/dock.py" line="405"/>
         <source>The model card is shown once onnxruntime is installed.</source>
         <translation>Die Modellkarte erscheint, sobald onnxruntime installiert ist.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="412"/>
+        <location filename="../ui/dock.py" line="413"/>
         <source>Runs on:</source>
         <translation>Läuft auf:</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="469"/>
+        <location filename="../ui/dock.py" line="470"/>
         <source>The folder you chose (remembered).</source>
         <translation>Der von Ihnen gewählte Ordner (gespeichert).</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="500"/>
+        <location filename="../ui/dock.py" line="510"/>
         <source>Ready to search {}: check the settings, then press Detect landslides.</source>
         <translation>Bereit, {} zu durchsuchen: Prüfen Sie die Einstellungen und drücken Sie dann „Rutschungen erkennen“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="528"/>
+        <location filename="../ui/dock.py" line="544"/>
         <source>A detection is already running; wait for it or press Cancel.</source>
         <translation>Es läuft bereits eine Erkennung; warten Sie darauf oder drücken Sie „Abbrechen“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="534"/>
+        <location filename="../ui/dock.py" line="550"/>
         <source>Install onnxruntime first: the panel shows the command and an Install button.</source>
         <translation>Installieren Sie zuerst onnxruntime: Das Bedienfeld zeigt den Befehl und eine Schaltfläche „Installieren“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="539"/>
+        <location filename="../ui/dock.py" line="555"/>
         <source>Choose the orthophoto (a raster layer) to search.</source>
         <translation>Wählen Sie das zu durchsuchende Orthofoto (einen Rasterlayer).</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="550"/>
+        <location filename="../ui/dock.py" line="566"/>
         <source>TTA</source>
         <translation>TTA</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="560"/>
+        <location filename="../ui/dock.py" line="575"/>
         <source>Detecting landslides in {}…</source>
         <translation>Suche nach Rutschungen in {} …</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="568"/>
+        <location filename="../ui/dock.py" line="583"/>
         <source>Cancelling…</source>
         <translation>Wird abgebrochen …</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="585"/>
+        <location filename="../ui/dock.py" line="600"/>
         <source>Detection failed: {}</source>
         <translation>Erkennung fehlgeschlagen: {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="612"/>
+        <location filename="../ui/dock.py" line="629"/>
         <source>Done: {}. Saved as {}</source>
         <translation>Fertig: {}. Gespeichert als {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="677"/>
+        <location filename="../ui/dock.py" line="694"/>
         <source>{} holds no landslides.</source>
         <translation>{} enthält keine Rutschungen.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="697"/>
+        <location filename="../ui/dock.py" line="714"/>
         <source>Save landslides as</source>
         <translation>Rutschungen speichern unter</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="697"/>
+        <location filename="../ui/dock.py" line="714"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="715"/>
+        <location filename="../ui/dock.py" line="732"/>
         <source>Saved {} to {}</source>
         <translation>{} gespeichert in {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="716"/>
+        <location filename="../ui/dock.py" line="733"/>
         <source>Saved to {}</source>
         <translation>Gespeichert in {}</translation>
     </message>
@@ -408,7 +408,7 @@ Einzelheiten stehen im Protokoll (Ansicht ▸ Bedienfelder ▸ Protokollmeldunge
         <translation>Gewählt in {}: {}</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="42"/>
+        <location filename="../ui/result_item.py" line="47"/>
         <source>Raster: {}
 Model: {}
 Execution provider: {} ({})
@@ -419,67 +419,67 @@ Ausführungsprovider: {} ({})
 Beendet: {}</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="47"/>
+        <location filename="../ui/result_item.py" line="52"/>
         <source>Zoom</source>
         <translation>Zoomen</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="47"/>
+        <location filename="../ui/result_item.py" line="52"/>
         <source>Zoom the map to these landslides</source>
         <translation>Karte auf diese Rutschungen zoomen</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="50"/>
+        <location filename="../ui/result_item.py" line="55"/>
         <source>Table</source>
         <translation>Tabelle</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="50"/>
+        <location filename="../ui/result_item.py" line="55"/>
         <source>Open the attribute table</source>
         <translation>Attributtabelle öffnen</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="53"/>
+        <location filename="../ui/result_item.py" line="58"/>
         <source>Save…</source>
         <translation>Speichern …</translation>
     </message>
     <message>
-        <location filename="../ui/result_item.py" line="53"/>
+        <location filename="../ui/result_item.py" line="58"/>
         <source>Save to another GeoPackage</source>
         <translation>In einem anderen GeoPackage speichern</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="66"/>
+        <location filename="../ui/result_layers.py" line="67"/>
         <source>1 polygon</source>
         <translation>1 Polygon</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="66"/>
+        <location filename="../ui/result_layers.py" line="67"/>
         <source>{} polygons</source>
         <translation>{} Polygone</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="84"/>
+        <location filename="../ui/result_layers.py" line="83"/>
         <source>threshold {:.2f}</source>
         <translation>Schwellenwert {:.2f}</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="85"/>
+        <location filename="../ui/result_layers.py" line="84"/>
         <source>min. {}</source>
         <translation>min. {}</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="119"/>
+        <location filename="../ui/result_layers.py" line="123"/>
         <source>The result {} could not be opened as a vector layer.</source>
         <translation>Das Ergebnis {} ließ sich nicht als Vektorlayer öffnen.</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="124"/>
+        <location filename="../ui/result_layers.py" line="128"/>
         <source>{} (probability)</source>
         <translation>{} (Wahrscheinlichkeit)</translation>
     </message>
     <message>
-        <location filename="../ui/result_layers.py" line="166"/>
+        <location filename="../ui/result_layers.py" line="170"/>
         <source>Could not save {} to {}: {}</source>
         <translation>{} konnte nicht in {} gespeichert werden: {}</translation>
     </message>
@@ -487,149 +487,164 @@ Beendet: {}</translation>
 <context>
     <name>DetectLandslidesAlgorithm</name>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="74"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="79"/>
         <source>Detect landslides</source>
         <translation>Rutschungen erkennen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="77"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="82"/>
         <source>landslide,deep learning,segmentation,onnx,orthophoto,da-u-net</source>
         <translation>Rutschung,Erdrutsch,Deep Learning,Segmentierung,onnx,Orthofoto,da-u-net</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="80"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="85"/>
         <source>Orthophoto</source>
         <translation>Orthofoto</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="81"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="86"/>
         <source>ONNX model (empty: the model shipped with the plugin)</source>
         <translation>ONNX-Modell (leer: das mit dem Plugin gelieferte Modell)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="93"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="98"/>
         <source>Probability threshold (empty: the model&apos;s own)</source>
         <translation>Wahrscheinlichkeits-Schwellenwert (leer: der des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="104"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="109"/>
         <source>Minimum polygon area in m² (empty: the model's own)</source>
         <translation>Mindestfläche der Polygone in m² (leer: die des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="114"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="119"/>
         <source>Search only inside these polygons</source>
         <translation>Nur innerhalb dieser Polygone suchen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="122"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="127"/>
         <source>Search only inside this extent</source>
         <translation>Nur innerhalb dieser Ausdehnung suchen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="129"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="134"/>
         <source>Bands in model order (empty: as the model was trained)</source>
         <translation>Bänder in Modellreihenfolge (leer: wie das Modell trainiert wurde)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="136"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="141"/>
         <source>Device (auto: CUDA GPU if available, else CPU)</source>
         <translation>Gerät (auto: CUDA-GPU, falls verfügbar, sonst CPU)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="143"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="155"/>
         <source>CPU threads (0: automatic)</source>
         <translation>CPU-Threads (0: automatisch)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="150"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="162"/>
         <source>Tile size in pixels (empty: fitted to the raster)</source>
         <translation>Kachelgröße in Pixeln (leer: an das Raster angepasst)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="158"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="170"/>
         <source>Tile overlap in pixels (empty: the model&apos;s)</source>
         <translation>Kachelüberlappung in Pixeln (leer: die des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="166"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="178"/>
         <source>Tiles per batch (0: automatic)</source>
         <translation>Kacheln je Stapel (0: automatisch)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="178"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="190"/>
         <source>Resample to the model&apos;s ground sampling distance</source>
         <translation>Auf die Bodenauflösung des Modells umrechnen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="183"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="195"/>
         <source>Simplify polygons: tolerance in raster CRS units (0: exact pixel edges)</source>
         <translation>Polygone vereinfachen: Toleranz in Einheiten des Raster-KBS (0: exakte Pixelkanten)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="195"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="207"/>
         <source>Landslides</source>
         <translation>Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="200"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="212"/>
         <source>Landslide probability</source>
         <translation>Rutschungswahrscheinlichkeit</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="208"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="220"/>
         <source>Number of landslides</source>
         <translation>Anzahl der Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="209"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="221"/>
         <source>Total landslide area (m²)</source>
         <translation>Gesamtfläche der Rutschungen (m²)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="210"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="222"/>
         <source>Execution provider used</source>
         <translation>Verwendeter Ausführungsprovider</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="211"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="223"/>
         <source>Why this provider</source>
         <translation>Warum dieser Provider</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="212"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="226"/>
         <source>Detection time (s)</source>
         <translation>Erkennungsdauer (s)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="335"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="352"/>
         <source>landslide polygons</source>
         <translation>Rutschungspolygone</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="262"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="277"/>
         <source>probability raster</source>
         <translation>Wahrscheinlichkeitsraster</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="380"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="397"/>
         <source>Detection canceled; no output was written.</source>
         <translation>Erkennung abgebrochen; es wurde keine Ausgabe geschrieben.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="288"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="303"/>
         <source>{} landslides, {:.1f} {} in total, found in {:.1f} s (threshold {:g}, minimum area {:g} m²).</source>
         <translation>{} Rutschungen, insgesamt {:.1f} {}, gefunden in {:.1f} s (Schwellenwert {:g}, Mindestfläche {:g} m²).</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="405"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="422"/>
         <source>The mask layer holds no polygons: nothing will be searched.</source>
         <translation>Der Maskenlayer enthält keine Polygone: Es wird nichts durchsucht.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="173"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="185"/>
         <source>Test-time augmentation (4 or 8 model passes per tile: 3 to 8 times slower)</source>
         <translation>Test-Time-Augmentierung (4 oder 8 Modelldurchläufe je Kachel: 3- bis 8-mal langsamer)</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="148"/>
+        <source>CPU precision (auto: int8 on CPUs with VNNI or AMX if the model has an int8 copy)</source>
+        <translation>CPU-Genauigkeit (auto: int8 auf CPUs mit VNNI oder AMX, wenn das Modell eine int8-Kopie hat)</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="224"/>
+        <source>Precision used</source>
+        <translation>Verwendete Genauigkeit</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="225"/>
+        <source>Why this precision</source>
+        <translation>Warum diese Genauigkeit</translation>
     </message>
 </context>
 <context>
@@ -1129,22 +1144,22 @@ Beendet: {}</translation>
 <context>
     <name>LandslideStyles</name>
     <message>
-        <location filename="../processing_provider/styles.py" line="50"/>
+        <location filename="../processing_provider/styles.py" line="51"/>
         <source>less sure</source>
         <translation>weniger sicher</translation>
     </message>
     <message>
-        <location filename="../processing_provider/styles.py" line="50"/>
+        <location filename="../processing_provider/styles.py" line="51"/>
         <source>fairly sure</source>
         <translation>recht sicher</translation>
     </message>
     <message>
-        <location filename="../processing_provider/styles.py" line="50"/>
+        <location filename="../processing_provider/styles.py" line="51"/>
         <source>most sure</source>
         <translation>am sichersten</translation>
     </message>
     <message>
-        <location filename="../processing_provider/styles.py" line="85"/>
+        <location filename="../processing_provider/styles.py" line="86"/>
         <source>{:.2f} (threshold)</source>
         <translation>{:.2f} (Schwellenwert)</translation>
     </message>

@@ -3,7 +3,8 @@
 
 * Landslide polygons: graded by ``mean_prob`` in three confidence classes between the threshold
   used and 1, yellow to dark red, semi-transparent so the scar stays visible underneath.
-* Probability raster: transparent at 0, through yellow and orange (the threshold) to dark red at 1.
+* Probability raster: transparent at 0, through yellow and orange (the threshold) to dark red at 1,
+  never opaque (the imagery stays readable under it).
 
 Toolbox and model runs get these styles through Processing's layer post-processors, which QGIS
 calls in the main thread for every output it loads into the project.
@@ -85,13 +86,13 @@ def probability_shader(threshold: float) -> QgsColorRampShader:
     shader.setColorRampItemList(
         [
             QgsColorRampShader.ColorRampItem(0.0, QColor(255, 255, 178, 0), "0"),
-            QgsColorRampShader.ColorRampItem(threshold / 2, QColor(254, 204, 92, 90), f"{threshold / 2:.2f}"),
+            QgsColorRampShader.ColorRampItem(threshold / 2, QColor(254, 204, 92, 50), f"{threshold / 2:.2f}"),
             QgsColorRampShader.ColorRampItem(
                 threshold,
-                QColor(253, 141, 60, 170),
+                QColor(253, 141, 60, 110),
                 QCoreApplication.translate("LandslideStyles", "{:.2f} (threshold)").format(threshold),
             ),
-            QgsColorRampShader.ColorRampItem(1.0, QColor(189, 0, 38, 220), "1"),
+            QgsColorRampShader.ColorRampItem(1.0, QColor(189, 0, 38, 160), "1"),
         ]
     )
     return shader

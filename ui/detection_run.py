@@ -179,7 +179,7 @@ class DetectionRun(QObject):
         self.parameters = dict(parameters)
         self.final_path = Path(final_path)
         self.raster_name = raster_name
-        self.layer_name = raster_name  # what the result layer is called (the dock names it)
+        self.settings = ""  # what this run's layer name says differs (set by the dock)
         self.probability = probability  # also write the probability raster beside the polygons
         self.partial_dir: Path | None = None
         self.context: QgsProcessingContext | None = None

@@ -26,7 +26,7 @@ from qgis.core import (
 )
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import sip, uic
-from qgis.PyQt.QtCore import QEvent, QObject, QSize, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QEvent, QObject, QSize, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -61,6 +61,7 @@ from .result_layers import (
     RunSummary,
     add_result_layer,
     run_layer_name,
+    run_settings,
     save_as_geopackage,
     summary_of,
     unique_layer_name,
@@ -484,8 +485,17 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
     def _update_run_button(self, *_args: Any) -> None:
         running = self.run is not None
         ready = not self.runtime_error and self.raster_layer() is not None
-        self.runButton.setEnabled(ready and not running)
-        self.cancelButton.setEnabled(running)
+        run_enabled, cancel_enabled = ready and not running, running
+        # Hand the focus from the button being disabled to its neighbour first: Qt would move it
+        # to the next widget, and the scroll area would jump there, away from the mouse.
+        if cancel_enabled and self.runButton.hasFocus():
+            self.cancelButton.setEnabled(True)
+            self.cancelButton.setFocus()
+        elif run_enabled and self.cancelButton.hasFocus():
+            self.runButton.setEnabled(True)
+            self.runButton.setFocus()
+        self.runButton.setEnabled(run_enabled)
+        self.cancelButton.setEnabled(cancel_enabled)
 
     def _show_ready_if_possible(self) -> None:
         raster = self.raster_layer()
@@ -500,6 +510,12 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         text = tr("Ready to search {}: check the settings, then press Detect landslides.")
         self.set_status(text.format(raster.name()), "ready")
         self.runButton.setFocus()
+        # Once laid out (the dock may have just opened): the button and this line in view.
+        QTimer.singleShot(0, self._show_status_line)
+
+    def _show_status_line(self) -> None:
+        if not sip.isdeleted(self.scrollArea):
+            self.scrollArea.ensureWidgetVisible(self.statusLabel)
 
     def parameters(self, raster: QgsRasterLayer) -> dict[str, Any]:
         """The ``landslides:detect`` parameters the dock's widgets describe (OUTPUT set by the run)."""
@@ -547,8 +563,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         # No Qt parent: the run must outlive the dock if the plugin is unloaded mid-run.
         probability = self.probabilityCheck.isChecked()
         self.run = DetectionRun(parameters, final, raster.name(), probability=probability)
-        self.run.layer_name = run_layer_name(
-            raster.name(),
+        self.run.settings = run_settings(
             self.thresholdSpin.value(),
             self.minAreaSpin.value(),
             self.model_path(),
@@ -575,7 +590,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         run, self.run = self.run, None
         self._update_run_button()
         if outcome.status == "ok":
-            self._publish(outcome, getattr(run, "layer_name", outcome.raster_name))
+            self._publish(outcome, getattr(run, "settings", ""))
         elif outcome.status == "cancelled":
             self.progressBar.setValue(0)
             self.set_status(outcome.message, "cancelled")
@@ -587,7 +602,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
             self._message(text, Qgis.Critical, 0)
         self.runFinished.emit(outcome)
 
-    def _publish(self, outcome: RunOutcome, name: str) -> None:
+    def _publish(self, outcome: RunOutcome, settings: str) -> None:
         finished_at = datetime.now()
         summary = RunSummary.from_results(
             outcome.results,
@@ -596,10 +611,12 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
             finished_at=finished_at.isoformat(timespec="seconds"),
             threshold=self.thresholdSpin.value(),
             min_area_m2=self.minAreaSpin.value(),
+            settings=settings,
         )
+        name = unique_layer_name(run_layer_name(outcome.raster_name, settings))
         try:
             layer, _probability = add_result_layer(
-                outcome.output_path, unique_layer_name(name), summary, outcome.probability_path
+                outcome.output_path, name, summary, outcome.probability_path
             )
         except ValueError as exc:
             self.set_status(str(exc), "error")

@@ -34,10 +34,15 @@ class ResultItemWidget(QWidget):
     def __init__(self, layer_id: str, name: str, summary: RunSummary, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layer_id = layer_id
-        self.title = ElidedLabel(name)
+        # Raster, then what differs between runs, then what the run found: each line shortened to
+        # fit, the layer's full name in the tooltip.
+        self.title = ElidedLabel(summary.raster or name)
+        self.title.setToolTip(name)
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
+        self.settings = ElidedLabel(summary.settings)
+        self.settings.setVisible(bool(summary.settings))
         self.details = ElidedLabel(summary.describe())
         self.details.setToolTip(
             tr("Raster: {}\nModel: {}\nExecution provider: {} ({})\nFinished: {}").format(
@@ -58,6 +63,7 @@ class ResultItemWidget(QWidget):
         text.setContentsMargins(0, 0, 0, 0)
         text.setSpacing(0)
         text.addWidget(self.title)
+        text.addWidget(self.settings)
         text.addWidget(self.details)
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 2, 4, 2)

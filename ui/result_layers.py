@@ -43,6 +43,7 @@ class RunSummary:
     finished_at: str = ""
     threshold: float = 0.0
     min_area_m2: float = 0.0
+    settings: str = ""  # threshold, minimum area, model and what else differs, for the name
 
     @classmethod
     def from_results(cls, results: dict[str, Any], **extra: Any) -> RunSummary:
@@ -76,17 +77,20 @@ def format_area(m2: float) -> str:
     return f"{m2:,.0f} m²"
 
 
-def run_layer_name(
-    raster: str, threshold: float, min_area_m2: float, model: str, extras: list[str] | None = None
-) -> str:
-    """E.g. ``ortho — threshold 0.60, min. 25 m², landslide_daunet, map extent``."""
+def run_settings(threshold: float, min_area_m2: float, model: str, extras: list[str] | None = None) -> str:
+    """What can differ between runs, e.g. ``threshold 0.60, min. 25 m², landslide_daunet, TTA``."""
     parts = [
         tr("threshold {:.2f}").format(threshold),
         tr("min. {}").format(format_area(min_area_m2)),
         Path(model).stem if model else "?",
         *(extras or []),
     ]
-    return f"{raster} — {', '.join(parts)}"
+    return ", ".join(parts)
+
+
+def run_layer_name(raster: str, settings: str) -> str:
+    """E.g. ``ortho — threshold 0.60, min. 25 m², landslide_daunet, map extent``."""
+    return f"{raster} — {settings}" if settings else raster
 
 
 def unique_layer_name(name: str, project: QgsProject | None = None) -> str:
