@@ -93,8 +93,17 @@ def test_long_texts_never_widen_the_dock(
         # A finished run with a long file name, its result card, and a model that cannot be used.
         dock.modelFile.setFilePath(str(tiny_model_files.brightness))
         dock.outputFolder.setFilePath(str(tmp_path / LONG / LONG))
+        # Pressing Detect hands the focus to Cancel, so the panel does not scroll away from the mouse.
+        dock.activateWindow()
+        dock.runButton.setFocus()
+        flush()
+        scrolled = dock.scrollArea.verticalScrollBar().value()
+        had_focus = dock.runButton.hasFocus()
         run = dock.start_detection()
+        assert dock.cancelButton.hasFocus() or not had_focus
+        assert dock.scrollArea.verticalScrollBar().value() == scrolled
         qtbot.waitUntil(lambda: run.done, timeout=120_000)
+        assert dock.scrollArea.verticalScrollBar().value() == scrolled
         assert dock.status_kind == "done"
         assert len(dock.statusLabel.text()) < len(str(run.final_path))  # shortened …
         assert dock.statusLabel.toolTip() == str(run.final_path)  # … the whole path in the tooltip
