@@ -194,7 +194,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         for check in self.findChildren(QCheckBox):
             self._wrap_check_box_text(check)
         for label in self.findChildren(QLabel):
-            if label.wordWrap():
+            if label.wordWrap() and label not in self._check_labels:
                 # Without this a long unbreakable word (a path) sets the label's minimum width.
                 label.setSizePolicy(QSizePolicy.Ignored, label.sizePolicy().verticalPolicy())
         for combo in self.findChildren(QComboBox):

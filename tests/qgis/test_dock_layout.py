@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication, QEvent, QPoint
+from qgis.PyQt.QtWidgets import QLabel
 
 from tests.fixtures import rasters
 
@@ -38,6 +39,12 @@ def overflow(dock) -> list[str]:
                 problems.append(f"{widget.objectName()} ends at {right} px of {viewport.width()}")
     if dock.scrollArea.horizontalScrollBar().maximum() > 0:
         problems.append("horizontal scroll bar")
+    # A wrapped text must get the height its lines need, or its last lines are cut off.
+    for label in dock.findChildren(QLabel):
+        if label.wordWrap() and label.isVisibleTo(dock) and label.text():
+            needed = label.heightForWidth(label.width())
+            if label.height() < needed:
+                problems.append(f"{label.objectName()} is {label.height()} px high, its text needs {needed}")
     return problems
 
 
