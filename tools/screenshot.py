@@ -2,9 +2,10 @@
 """``make screenshot``: the real QGIS desktop, the plugin, one detection, one picture.
 
 Starts Xvfb, starts ``qgis`` with a throw-away profile in which the plugin is enabled (the way a
-user enables it), and hands QGIS a start-up script that loads the sample orthophoto and presses
-"Detect landslides". When the result layer is on the map, the whole screen is captured with
-ImageMagick's ``import`` and QGIS and Xvfb are stopped again.
+user enables it), and hands QGIS a start-up script that loads the sample orthophoto, clicks the
+toolbar button (which opens the panel ready to run), asks for the probability raster, searches the
+visible map extent and presses "Detect landslides" in the panel. When the result layers are on the
+map, the whole screen is captured with ImageMagick's ``import`` and QGIS and Xvfb are stopped again.
 
     .venv/bin/python tools/screenshot.py --output docs/screenshot.png
 """
@@ -61,6 +62,8 @@ def start():
         for dock in window.findChildren(QDockWidget):
             if dock.objectName() in ("Browser", "Browser2"):
                 dock.hide()
+            elif dock.objectName() == "Layers":  # wide enough for the result layers' names
+                window.resizeDocks([dock], [CFG["layers_width"]], 1)  # Qt.Horizontal
         layer = QgsRasterLayer(CFG["raster"], "sample_orthophoto")
         QgsProject.instance().addMapLayer(layer)
         iface.setActiveLayer(layer)
@@ -76,7 +79,15 @@ def start():
             STATE["outcome"] = {"status": "ok", "message": dock.onnxCommand.text(), "results": {}}
             QTimer.singleShot(CFG["settle_ms"], done)
             return
-        if plugin.detect_landslides() is None:
+        iface.mapCanvas().setExtent(layer.extent())
+        plugin.detect_action.trigger()  # the toolbar button: the panel, ready to run
+        if dock.status_kind != "ready":
+            report(status="failed", message=dock.statusLabel.text())
+            return
+        dock.probabilityCheck.setChecked(True)
+        dock.areaCombo.setCurrentIndex(1)  # visible map extent
+        dock.runButton.click()
+        if dock.run is None:
             report(status="failed", message=dock.statusLabel.text())
     except Exception:
         report(status="error", message=traceback.format_exc())
@@ -87,6 +98,8 @@ def finished(outcome):
         canvas = iface.mapCanvas()
         canvas.setExtent(STATE["layer"].extent())
         canvas.refresh()
+        for node in QgsProject.instance().layerTreeRoot().findLayers():
+            node.setExpanded(True)  # the graded classes and the probability ramp in the Layers panel
         STATE["outcome"] = {"status": outcome.status, "message": outcome.message, "results": {
             k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in outcome.results.items()}}
         QTimer.singleShot(CFG["settle_ms"], done)
@@ -241,6 +254,7 @@ def main() -> int:
         "width": width,
         "height": height,
         "dock_width": 420,
+        "layers_width": 360,
         "settle_ms": 4000,
         "detect": not args.without_onnxruntime,
     }
