@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Continue training on a lent GPU machine inside one device run (10 minutes at most), then calibrate,
+# Continue training on a lent GPU machine inside one device run (10 minutes at most) with the recipe
+# chosen in model/README.md (crop 256, BCE, sources by pixels, EMA), then calibrate,
 # export and leave what comes back in $OUT (files <= 16 MiB, <= 2 folders down):
 #   best.onnx (the model, for the plugin or --init), best_weights.pt (weights only, exact BatchNorm
 #   statistics, for --init), log.csv and summary.json.
@@ -22,8 +23,9 @@ RUN=$(mktemp -d)
 trap 'rm -rf "$RUN"' EXIT
 export PYTHONUNBUFFERED=1
 "$PY" -m model.train --packed "$PACKED" --init "$INIT" --device "$DEVICE" --minutes "$MINUTES" \
-  --crop "${CROP:-256}" --batch "${BATCH:-32}" --steps-per-epoch "${STEPS:-100}" --workers "${WORKERS:-6}" \
-  --lr "${LR:-1e-3}" --loss "${LOSS:-bce}" --select iou --no-progress --out "$RUN" ${EXTRA:-}
+  --crop "${CROP:-256}" --batch "${BATCH:-32}" --steps-per-epoch "${STEPS:-100}" ${WORKERS:+--workers "$WORKERS"} \
+  --lr "${LR:-1e-3}" --loss bce --balance pixels --ema 0.998 --select iou_best --no-progress \
+  --out "$RUN" ${EXTRA:-}
 "$PY" -m model.calibrate "$RUN/best.pt"
 mkdir -p "$OUT"
 "$PY" -m model.export "$RUN/best.pt" "$OUT/best.onnx"

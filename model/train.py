@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -144,7 +145,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     t.add_argument(
-        "--workers", type=int, default=1, help="processes that prepare crops beside training (0: inline) [1]"
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that prepare crops beside training (0: inline); default: none on 2 cores or "
+        "fewer, where a worker was measured to slow training down, else a quarter of the cores (<= 6)",
     )
     t.add_argument(
         "--bf16",
@@ -168,6 +173,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--out", required=True, help="output folder for checkpoints and logs")
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     args = p.parse_args(argv)
+    if args.workers is None:
+        cores = os.cpu_count() or 1
+        args.workers = 0 if cores <= 2 else min(6, max(1, cores // 4))
     if args.init and args.resume:
         p.error("--init starts a new run from a model, --resume continues a run: give one of them")
     if args.lr is None:
