@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from osgeo import gdal, ogr
 
+from .atomic import make_work_folder
 from .errors import DetectionCanceled, DetectionError
 from .raster_io import (
     BLOCK,
@@ -159,7 +159,7 @@ def object_metrics(
     ref_threshold: float = 0.5,
 ) -> dict[str, float]:
     """Object-level precision/recall/F1: one-to-one matches of components with IoU >= ``iou_threshold``."""
-    work = tempfile.mkdtemp(prefix="landslide-metrics-")
+    work = make_work_folder("metrics")
     try:
         pred_path, n_pred = _label_raster(prediction, pred_threshold, os.path.join(work, "pred.tif"))
         ref_path, n_ref = _label_raster(reference, ref_threshold, os.path.join(work, "ref.tif"))
@@ -307,7 +307,7 @@ def _evaluate(
     is_canceled: Callable[[], bool] | None,
 ) -> dict[str, float]:
     is_canceled = is_canceled or (lambda: False)
-    work = tempfile.mkdtemp(prefix="landslide-eval-")
+    work = make_work_folder("eval")
     try:
         pred_is_raster, ref_is_raster = _is_raster(prediction), _is_raster(reference)
         grid = prediction if pred_is_raster else reference if ref_is_raster else grid_raster
