@@ -29,14 +29,14 @@ a cancel leaves no file behind.
 
 from __future__ import annotations
 
+import queue
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .atomic import AtomicOutputs
+from .atomic import AtomicOutputs, make_work_folder
 from .errors import DetectionCanceled, DetectionError
 from .inputs import check_bands, check_outputs, resample_to_gsd, validity_rules, value_scaling
 from .model_info import info_from_session, input_spec
@@ -50,6 +50,9 @@ from .raster_io import (
     layer_in_srs,
     open_raster,
     pixel_size_m,
+    quiet_gdal,
+    recorded_gdal_errors,
+    verify_raster,
     window_geotransform,
 )
 from .runtime import ProviderReport, create_session
@@ -59,6 +62,7 @@ from .vectorize import StreamVectorizer
 QUEUE_BYTES = 256 * 1024 * 1024  # input batches read ahead of inference, at most
 GPU_BATCH_TILES = 4  # automatic GPU batches hold the pixels of this many model-size tiles
 GSD_WARN_RATIO = 2.0  # warn when raster and model resolutions differ by more than this factor
+VECTOR_ABORT_WAIT_S = 1.0  # a cancel waits this long at most for the vectoriser's current step
 
 
 @dataclass
@@ -194,7 +198,7 @@ def _run_detection(
     bands = [int(b) for b in (options.bands or info.bands)]
     check_bands(src, bands, spec, info, raster_path)
 
-    work = tempfile.mkdtemp(prefix="landslide-")
+    work = make_work_folder("engine")
     try:
         with AtomicOutputs() as outputs:
             source = raster_path
@@ -320,7 +324,10 @@ def _run_detection(
                 while True:
                     if is_canceled():
                         raise DetectionCanceled()
-                    item = reader.queue.get()
+                    try:  # a slow read (a very wide strip) must not delay a cancel
+                        item = reader.queue.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
                     if item is None:
                         break
                     if isinstance(item, BaseException):
@@ -331,7 +338,8 @@ def _run_detection(
                     timings["infer"] += time.perf_counter() - t0
                     reader.release(item.data)  # the input batch is no longer needed: reuse it
                     item.data = None
-                    writer.put((item, probs))
+                    if not writer.put((item, probs), give_up=is_canceled):
+                        raise DetectionCanceled()
                     inferred += len(item.tiles)
                     progress(99.0 * item.consumed / max(grid.count, 1))
                 if is_canceled():
@@ -349,15 +357,32 @@ def _run_detection(
                 reader.join()
                 if not finished:
                     for stage in stages:
-                        stage.abort()
-                    if vectorizer is not None:
-                        vectorizer.stream.discard()
-                    # close the files now so that the atomic clean-up can delete them (Windows)
-                    out_ds = writer = vectorizer = stages = None
+                        # The vectoriser owns its GeoPackage and closes it itself: a cancel does not
+                        # wait for a long union to end (the writer shares the raster: waited for).
+                        stage.abort(VECTOR_ABORT_WAIT_S if stage is vectorizer else None)
+                    # close the files now so that the atomic clean-up can delete them (Windows);
+                    # quietly: the error being raised already says what went wrong
+                    with quiet_gdal():
+                        out_ds = writer = vectorizer = stages = None
             timings["blend_write"] = writer.busy_s
             timings["read_cpu"], timings["blend_write_cpu"] = reader.cpu_s, writer.cpu_s
             if out_ds is not None:
-                out_ds.FlushCache()
+                # Close it here, checked: the last blocks are compressed and written only now.
+                writer.band = None
+                with recorded_gdal_errors() as errors:
+                    try:
+                        out_ds.FlushCache()
+                        out_ds = None
+                    except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+                        errors.messages.append(str(exc))
+                        with quiet_gdal():
+                            out_ds = None
+                if errors.messages:
+                    raise DetectionError(
+                        f"Writing the probability raster failed ({errors.summary()}). "
+                        "Check the free disk space."
+                    )
+                verify_raster(outputs.temp_for(probability_path), "probability raster")
             log(f"Inferred {inferred} of {grid.count} tiles")
 
             count, area = 0, 0.0

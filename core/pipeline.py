@@ -13,13 +13,14 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from osgeo import gdal, gdal_array
 
-from .errors import DetectionError
+from .errors import DetectionCanceled, DetectionError
 from .inputs import Scaling, Validity
 from .raster_io import (
     BLOCK,
@@ -29,11 +30,16 @@ from .raster_io import (
     last_error,
     layer_in_srs,
     quiet_gdal,
+    recorded_gdal_errors,
     window_geotransform,
 )
 from .tiling import TileGrid, pad_reflect
 
 HELPER_NICE = 10  # niceness added to the reader, writer and vectoriser threads (Linux); 0: none
+# Memory that does not grow with the raster's width (see README, "Memory"):
+READ_SPAN = 8192  # columns of a tiled raster read at once (whole tiles; one wider tile is read whole)
+VECTOR_PIECE_PIXELS = 16 * 1024 * 1024  # pixels per piece handed to the vectoriser (64 MB of float32)
+WRITE_SPAN = 32 * BLOCK  # columns of the probability raster compressed at once
 
 
 def yield_cores_to_inference() -> None:
@@ -115,10 +121,12 @@ class TileReader(threading.Thread):
             self.cpu_s = time.thread_time()  # CPU this thread took from the cores (benchmarks)
             self._put(None)
 
-    def _mask_strip(self, layer: Any, gt: tuple[float, ...], y: int, h: int, width: int) -> np.ndarray:
-        """Rasterise the mask polygons on the strip (pixel centres inside count)."""
+    def _mask_strip(
+        self, layer: Any, gt: tuple[float, ...], x: int, y: int, h: int, width: int
+    ) -> np.ndarray:
+        """Rasterise the mask polygons on columns x..x+width of the strip (pixel centres inside count)."""
         mem = gdal.GetDriverByName("MEM").Create("", width, h, 1, gdal.GDT_Byte)
-        sgt = window_geotransform(gt, Window(0, y, width, h))
+        sgt = window_geotransform(gt, Window(x, y, width, h))
         mem.SetGeoTransform(sgt)
         if self.job.mask_srs_wkt:
             mem.SetProjection(self.job.mask_srs_wkt)
@@ -129,28 +137,57 @@ class TileReader(threading.Thread):
         layer.SetSpatialFilter(None)
         return mem.GetRasterBand(1).ReadAsArray().astype(bool)
 
-    def _read(self, ds: gdal.Dataset, x: int, y: int, w: int, h: int) -> np.ndarray:
+    def _read(self, ds: gdal.Dataset, x: int, y: int, w: int, h: int) -> np.ndarray | None:
+        """Bands x h x w from the window (None when stopped meanwhile)."""
         win = self.job.window
-        shape = (len(self.job.bands), h, w)
-        if self._raw is None or self._raw.shape != shape:
+        size = len(self.job.bands) * h * w
+        if self._raw is None or self._raw.size < size:
             gdt = ds.GetRasterBand(self.job.bands[0]).DataType
             for b in self.job.bands[1:]:
                 gdt = gdal.DataTypeUnion(gdt, ds.GetRasterBand(b).DataType)
             dtype = gdal_array.GDALTypeCodeToNumericTypeCode(gdt)
-            self._raw = np.empty(shape, dtype=dtype or np.float64)  # reused: no page faults per strip
-        try:
-            data = ds.ReadAsArray(
-                win.xoff + x, win.yoff + y, w, h, buf_obj=self._raw, band_list=self.job.bands
-            )
-        except RuntimeError as exc:
-            raise DetectionError(
-                f"Reading the raster failed ({exc}). The file may be damaged: check it."
-            ) from exc
+            self._raw = np.empty(size, dtype=dtype or np.float64)  # reused: no page faults per strip
+        buffer = self._raw[:size].reshape(len(self.job.bands), h, w)
+
+        def keep_going(*_args: Any) -> int:  # lets a stop interrupt a long read (a very wide strip)
+            return 0 if self.stop.is_set() else 1
+
+        with recorded_gdal_errors() as errors:
+            try:
+                data = ds.ReadAsArray(
+                    win.xoff + x,
+                    win.yoff + y,
+                    w,
+                    h,
+                    buf_obj=buffer,
+                    band_list=self.job.bands,
+                    callback=keep_going,
+                )
+            except RuntimeError as exc:
+                data = None
+                errors.messages.append(str(exc))
+        if self.stop.is_set():
+            return None
         if data is None:
             raise DetectionError(
-                f"Reading the raster failed ({last_error()}). The file may be damaged: check it."
+                f"Reading the raster failed ({errors.summary(last_error())}). The file may be damaged: "
+                "check it (e.g. open it in QGIS, or run gdalinfo -checksum on it)."
             )
         return data.reshape(len(self.job.bands), h, w)
+
+    def _groups(self, ds: gdal.Dataset, count: int, starts: np.ndarray, w: int) -> list[list[int]]:
+        """Tile columns read together: runs of whole tiles at most READ_SPAN pixels wide from a tiled
+        raster (memory independent of the raster's width), the whole strip from a striped one (whose
+        blocks are whole rows: reading them in pieces would decode each row many times)."""
+        block_w = ds.GetRasterBand(self.job.bands[0]).GetBlockSize()[0]
+        if block_w >= ds.RasterXSize:
+            return [list(range(count))]
+        groups: list[list[int]] = [[]]
+        for j in range(count):
+            if groups[-1] and int(starts[j]) + w - int(starts[groups[-1][0]]) > READ_SPAN:
+                groups.append([])
+            groups[-1].append(j)
+        return groups
 
     def _valid(self, ds: gdal.Dataset, raw: np.ndarray, x: int, y: int) -> np.ndarray | None:
         v = self.job.validity
@@ -199,27 +236,32 @@ class TileReader(threading.Thread):
                 data = np.empty((job.batch_size, n_c, th, tw), dtype=np.float32)
             return TileBatch([], data)
 
-        for ri, y in (pair for pair in enumerate(int(v) for v in rows.starts)):
+        groups = self._groups(ds, cols.count, cols.starts, w)
+        for ri, y, group in ((ri, int(v), g) for ri, v in enumerate(rows.starts) for g in groups):
             if self.stop.is_set():
                 return
             t0 = time.perf_counter()
-            strip_mask = self._mask_strip(layer, wgt, y, h, job.window.xsize) if layer is not None else None
-            candidates = list(range(cols.count))
+            g0 = int(cols.starts[group[0]])
+            g1 = int(cols.starts[group[-1]]) + w
+            strip_mask = self._mask_strip(layer, wgt, g0, y, h, g1 - g0) if layer is not None else None
+            candidates = group
             if strip_mask is not None:
                 colany = strip_mask.any(axis=0)
                 candidates = [
-                    j for j in candidates if colany[int(cols.starts[j]) : int(cols.starts[j]) + w].any()
+                    j for j in group if colany[int(cols.starts[j]) - g0 : int(cols.starts[j]) - g0 + w].any()
                 ]
-            consumed += cols.count - len(candidates)
+            consumed += len(group) - len(candidates)
             if not candidates:
                 read_s += time.perf_counter() - t0
                 continue
             x0 = int(cols.starts[candidates[0]])
             x1 = int(cols.starts[candidates[-1]]) + w
             raw = self._read(ds, x0, y, x1 - x0, h)
+            if raw is None:
+                return
             valid = self._valid(ds, raw, x0, y)
             if strip_mask is not None:
-                sub = strip_mask[:, x0:x1]
+                sub = strip_mask[:, x0 - g0 : x1 - g0]
                 valid = sub if valid is None else valid & sub
             read_s += time.perf_counter() - t0
             strip_added = False
@@ -322,10 +364,12 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         yield_cores_to_inference()
+        input_done = False
         try:
             while True:
                 item = self.queue.get()
                 if item is None:
+                    input_done = True
                     break
                 if self.aborted:
                     continue
@@ -340,16 +384,25 @@ class Worker(threading.Thread):
         except BaseException as exc:
             self.error = exc
             self.aborted = True
-            # keep draining so that a producer never blocks on a full queue
-            while not self._closing.is_set():
+            # keep draining so that a producer never blocks on a full queue (unless the end of the
+            # input came already: a failure while finishing)
+            while not input_done and not self._closing.is_set():
                 try:
                     if self.queue.get(timeout=0.1) is None:
-                        return
+                        break
                 except queue.Empty:
                     continue
+        finally:
+            if self.aborted:
+                self.discard()
 
-    def put(self, item: Any) -> None:
-        """Queue ``item`` (None finishes); re-raises a failure of this stage."""
+    def discard(self) -> None:
+        """Release what the stage holds after an abort or a failure (in its own thread)."""
+        return None
+
+    def put(self, item: Any, give_up: Callable[[], bool] | None = None) -> bool:
+        """Queue ``item`` (None finishes); re-raises a failure of this stage. Returns False without
+        queueing when ``give_up()`` turns true while the queue is full (a cancel or an abort)."""
         while True:
             if self.error is not None:
                 raise self.error
@@ -357,9 +410,10 @@ class Worker(threading.Thread):
                 raise RuntimeError(f"{self.name} stopped unexpectedly")
             try:
                 self.queue.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
-                continue
+                if give_up is not None and give_up():
+                    return False
 
     def close(self) -> None:
         self.put(None)
@@ -367,10 +421,13 @@ class Worker(threading.Thread):
         if self.error is not None:
             raise self.error
 
-    def abort(self) -> None:
+    def abort(self, wait_s: float | None = None) -> None:
+        """Stop without finishing; wait for the thread (at most ``wait_s`` seconds when given: a
+        stage that owns everything it touches may finish its current step after the caller left)."""
         self.aborted = True
         self._closing.set()
-        while self.is_alive():
+        deadline = None if wait_s is None else time.perf_counter() + wait_s
+        while self.is_alive() and (deadline is None or time.perf_counter() < deadline):
             with contextlib.suppress(queue.Full):
                 self.queue.put(None, timeout=0.1)
             self.join(timeout=0.1)
@@ -382,6 +439,7 @@ class VectorWorker(Worker):
     def __init__(self, stream: Any, depth: int = 2) -> None:
         super().__init__("landslide-vectoriser", depth)
         self.stream = stream
+        self.stream.should_stop = lambda: self.aborted  # an abort interrupts a long strip
         self.result: Any = None
 
     def handle(self, item: tuple[int, np.ndarray]) -> None:
@@ -389,6 +447,11 @@ class VectorWorker(Worker):
 
     def finish(self) -> None:
         self.result = self.stream.close()
+
+    def discard(self) -> None:
+        # Here, not in the caller's thread: a cancel need not wait for a long GEOS union to end,
+        # and the GeoPackage is closed by the only thread that uses it.
+        self.stream.discard()
 
 
 class StripWriter(Worker):
@@ -448,14 +511,33 @@ class StripWriter(Worker):
         out = self.acc[:n]
         np.clip(out, 0.0, 1.0, out=out)
         np.copyto(out, np.float32(PROBABILITY_NODATA), where=~self.valid[:n])
-        if self.band is not None and self.band.WriteArray(out, 0, self.y0) != 0:
-            raise DetectionError(
-                f"Writing the probability raster failed ({last_error()}). Check the disk space."
-            )
         if self.band is not None:
-            self.band.FlushCache()  # compress now and free GDAL's cache (bounded memory)
+            with recorded_gdal_errors() as errors:
+                ok = True
+                try:
+                    # In whole blocks of at most WRITE_SPAN columns, each compressed at once (bounded
+                    # cache, and an abort does not wait for a whole very wide strip).
+                    for x in range(0, self.width, WRITE_SPAN):
+                        if self.aborted:
+                            raise DetectionCanceled()
+                        ok = self.band.WriteArray(out[:, x : x + WRITE_SPAN], x, self.y0) == 0 and ok
+                        self.band.FlushCache()
+                except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+                    ok = False
+                    errors.messages.append(str(exc))
+            if not ok or errors.messages:
+                raise DetectionError(
+                    f"Writing the probability raster failed ({errors.summary(last_error())}). "
+                    "Check the free disk space."
+                )
         if self.vectorizer is not None:
-            self.vectorizer.put((self.y0, out.copy()))
+            # In pieces of a bounded pixel count: a very wide raster gets thinner strips, so the
+            # vectoriser's queue and work arrays do not grow with the width, and an abort is prompt.
+            rows = max(1, VECTOR_PIECE_PIXELS // max(self.width, 1))
+            for r in range(0, n, rows):
+                piece = (self.y0 + r, out[r : r + rows].copy())
+                if not self.vectorizer.put(piece, give_up=lambda: self.aborted):
+                    raise DetectionCanceled()  # aborted meanwhile: nothing more to do
         rest = self.cap - n
         self.acc[:rest] = self.acc[n:]
         self.acc[rest:] = 0.0

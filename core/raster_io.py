@@ -78,6 +78,59 @@ def last_error(default: str = "unknown GDAL error") -> str:
     return gdal.GetLastErrorMsg() or default
 
 
+class GdalErrors:
+    """GDAL failures reported in one thread. GDAL reports many write errors (a full disk among them)
+    only to its error handler: ``WriteArray``, ``FlushCache`` and closing a dataset still succeed."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, err_class: int, _err_no: int, message: str) -> None:
+        if err_class >= gdal.CE_Failure:
+            self.messages.append(str(message))
+
+    def summary(self, default: str = "unknown GDAL error") -> str:
+        """The message naming the cause: one about disk space if any, else the first."""
+        for message in self.messages:
+            if any(word in message.lower() for word in ("space", "full", "quota")):
+                return message
+        return self.messages[0] if self.messages else default
+
+
+@contextlib.contextmanager
+def recorded_gdal_errors() -> Iterator[GdalErrors]:
+    """Collect (and silence) GDAL's failures in this thread while the block runs."""
+    errors = GdalErrors()
+    gdal.PushErrorHandler(errors)
+    try:
+        yield errors
+    finally:
+        gdal.PopErrorHandler()
+
+
+def verify_raster(path: str, what: str) -> None:
+    """Reopen a written raster and decode its last block: a truncated file fails here, not later."""
+    with recorded_gdal_errors() as errors:
+        try:
+            ds = gdal.Open(str(path))
+            ok = ds is not None
+            if ok:
+                band = ds.GetRasterBand(1)
+                bw, bh = band.GetBlockSize()
+                x = (ds.RasterXSize - 1) // bw * bw
+                y = (ds.RasterYSize - 1) // bh * bh
+                ok = band.ReadRaster(x, y, ds.RasterXSize - x, ds.RasterYSize - y) is not None
+            ds = None
+        except RuntimeError as exc:
+            ok = False
+            errors.messages.append(str(exc))
+    if not ok or errors.messages:
+        raise DetectionError(
+            f"The {what} written to '{path}' cannot be read back ({errors.summary('incomplete file')}). "
+            "Check the free disk space."
+        )
+
+
 def open_raster(path: str, update: bool = False) -> gdal.Dataset:
     """Open ``path`` as a raster or raise DetectionError saying why and what to do."""
     path = str(path)

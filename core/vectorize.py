@@ -42,6 +42,7 @@ from .raster_io import (
     linear_unit_m,
     open_raster,
     quiet_gdal,
+    recorded_gdal_errors,
 )
 
 LAYER_NAME = "landslides"
@@ -122,19 +123,29 @@ def _new_layer(
     path: str, srs: osr.SpatialReference | None, name: str, spatial_index: bool = True
 ) -> tuple[Any, Any]:
     driver = ogr.GetDriverByName("GPKG")
-    try:
-        with quiet_gdal():
+    with recorded_gdal_errors() as errors:
+        try:
             ds = driver.CreateDataSource(path)
-    except RuntimeError as exc:
-        raise DetectionError(
-            f"The GeoPackage '{path}' cannot be created ({exc}). Choose a writable folder."
-        ) from exc
+        except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+            ds = None
+            errors.messages.append(str(exc))
     if ds is None:
         raise DetectionError(
-            f"The GeoPackage '{path}' cannot be created ({last_error()}). Choose a writable folder."
+            f"The GeoPackage '{path}' cannot be created ({errors.summary(last_error())}). "
+            "Check the free disk space and that the folder is writable."
         )
     options = [] if spatial_index else ["SPATIAL_INDEX=NO"]
-    layer = ds.CreateLayer(name, srs, ogr.wkbPolygon, options=options)
+    with recorded_gdal_errors() as errors:
+        try:
+            layer = ds.CreateLayer(name, srs, ogr.wkbPolygon, options=options)
+        except RuntimeError as exc:
+            layer = None
+            errors.messages.append(str(exc))
+    if layer is None:
+        raise DetectionError(
+            f"The GeoPackage '{path}' cannot be written ({errors.summary(last_error())}). "
+            "Check the free disk space and that the folder is writable."
+        )
     return ds, layer
 
 
@@ -185,6 +196,11 @@ class StreamVectorizer:
         self._next: tuple[int, float, float] | None = None  # (row, x, y) where the next strip starts
         self.timings = {"polygonize": 0.0, "statistics": 0.0, "write": 0.0}
         self.mem_vector = ogr.GetDriverByName("Memory")
+        self.should_stop: Callable[[], bool] = lambda: False  # set by the engine's vectoriser thread
+
+    def _keep_going(self, *_args: Any) -> int:
+        """GDAL progress callback: 0 stops a long Polygonize when the run is being aborted."""
+        return 0 if self.should_stop() else 1
 
     # -- union-find over piece ids --
     def _root(self, i: int) -> int:
@@ -233,7 +249,10 @@ class StreamVectorizer:
         vds = self.mem_vector.CreateDataSource("strip")
         layer = vds.CreateLayer("strip", self.srs, ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
-        gdal.Polygonize(band, band, layer, 0, [])
+        with quiet_gdal():  # a stop makes GDAL report "User terminated"
+            gdal.Polygonize(band, band, layer, 0, [], callback=self._keep_going)
+        if self.should_stop():
+            raise DetectionCanceled()
         base = self.next_id
         geoms: list[ogr.Geometry] = []
         layer.ResetReading()
@@ -276,6 +295,8 @@ class StreamVectorizer:
     def _close_all_but(self, open_roots: set[int]) -> None:
         t0 = time.perf_counter()
         for root in [r for r in self.pieces if r not in open_roots]:
+            if self.should_stop():
+                raise DetectionCanceled()
             self._write(self.pieces.pop(root))
         if not open_roots:
             self.parent.clear()
@@ -317,18 +338,41 @@ class StreamVectorizer:
                 f.SetField("mean_prob", mean)
                 f.SetField("max_prob", piece.peak)
             f.SetGeometry(part)
-            if self.layer.CreateFeature(f) != 0:
+            try:
+                written = self.layer.CreateFeature(f) == 0
+            except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+                raise DetectionError(f"Writing polygons failed ({exc}). Check the free disk space.") from exc
+            if not written:
                 raise DetectionError(f"Writing polygons failed ({last_error()}). Check the free disk space.")
             self.pending += 1
             if self.pending >= COMMIT_EVERY:
-                self.layer.CommitTransaction()
+                self._commit()
                 self.layer.StartTransaction()
                 self.pending = 0
 
+    def _commit(self) -> None:
+        with recorded_gdal_errors() as errors:
+            try:
+                ok = self.layer.CommitTransaction() == 0
+            except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+                ok = False
+                errors.messages.append(str(exc))
+        if not ok or errors.messages:
+            raise DetectionError(
+                f"Writing polygons failed ({errors.summary(last_error())}). Check the free disk space."
+            )
+
     def close(self) -> VectorizeResult:
         self._close_all_but(set())
-        self.layer.CommitTransaction()
-        self.layer = self.ds = None
+        self._commit()
+        # SQLite writes the file's last pages when it is closed: a failure there counts too.
+        with recorded_gdal_errors() as errors:
+            try:
+                self.layer = self.ds = None
+            except RuntimeError as exc:
+                errors.messages.append(str(exc))
+        if errors.messages:
+            raise DetectionError(f"Writing polygons failed ({errors.summary()}). Check the free disk space.")
         return VectorizeResult(self.count, self.total_area, [], dict(self.timings))
 
     def discard(self) -> None:
