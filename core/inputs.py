@@ -25,12 +25,87 @@ class Scaling:
     clip: bool = True  # clip to [-0.5, 0.5] as training does (not needed when the range is the type's)
 
 
+def _band_range(band: gdal.Band) -> tuple[float, float] | None:
+    """Approximate minimum and maximum of a band (a sample of its blocks or an overview; never
+    stored next to the raster), None when it has no valid pixel."""
+    try:
+        with quiet_gdal():
+            mn, mx = band.ComputeRasterMinMax(True)
+    except (RuntimeError, TypeError):
+        return None
+    return float(mn), float(mx)
+
+
+def _declared_bits(band: gdal.Band) -> int | None:
+    """Bit depth an integer band declares (GeoTIFF NBITS, e.g. 12 for 12-bit imagery in UInt16)."""
+    value = band.GetMetadataItem("NBITS", "IMAGE_STRUCTURE")
+    try:
+        bits = int(value) if value else None
+    except ValueError:
+        return None
+    return bits if bits and band.DataType != gdal.GDT_Byte and 1 < bits < 32 else None
+
+
+def _fit_declared_range(
+    ds: gdal.Dataset, bands: list[int], lo: np.ndarray, hi: np.ndarray, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raw range to scale each band from, for a model that declares its input range.
+
+    Bands already in the model's range (8-bit imagery, also stored as UInt16 or Float32) are used as
+    they are. A band in 0..1 (floating point reflectance) or declaring its bit depth (NBITS) is
+    stretched onto the model's range, with a warning. Anything else cannot be scaled without a
+    guess: DetectionError says how to convert the raster.
+    """
+    lo, hi = lo.copy(), hi.copy()
+    for i, b in enumerate(bands):
+        band = ds.GetRasterBand(b)
+        if band.DataType == gdal.GDT_Byte and lo[i] <= 0 and hi[i] >= 255:
+            continue  # the common case: no statistics needed
+        found = _band_range(band)
+        if found is None:
+            continue  # no valid pixel: nothing will be detected in it anyway
+        mn, mx = found
+        type_name = gdal.GetDataTypeName(band.DataType)
+        # Floating point values all within 0..1 against a model for 0..255: reflectance, not a black image.
+        if band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64) and mn >= 0.0 and mx <= 1.0 < hi[i]:
+            warnings.append(
+                f"Band {b} holds {type_name} values from 0 to 1 (e.g. reflectance) but the model expects "
+                f"{lo[i]:g} to {hi[i]:g}: it was stretched from 0..1 onto the model's range."
+            )
+            lo[i], hi[i] = 0.0, 1.0
+            continue
+        tolerance = 1e-6 * max(1.0, abs(hi[i] - lo[i]))
+        bits = _declared_bits(band)
+        if mn >= lo[i] - tolerance and mx <= hi[i] + tolerance and not (bits and 2**bits - 1 > hi[i]):
+            continue
+        if bits and mn >= 0.0 and mx <= 2**bits - 1:
+            warnings.append(
+                f"Band {b} is {bits}-bit imagery (0 to {2**bits - 1}) but the model expects {lo[i]:g} to "
+                f"{hi[i]:g}: it was stretched from its bit depth onto the model's range."
+            )
+            lo[i], hi[i] = 0.0, float(2**bits - 1)
+            continue
+        raise DetectionError(
+            f"Band {b} of the raster holds {type_name} values from {mn:g} to {mx:g}, but the model expects "
+            f"values from {lo[i]:g} to {hi[i]:g} (8-bit imagery). Rescale the raster to that range first, "
+            f"choosing the stretch that shows the imagery well: e.g. Raster > Conversion > Translate with "
+            f"the extra options '-ot Byte -scale {mn:g} {mx:g} 0 255', or gdal_translate -ot Byte "
+            f"-scale {mn:g} {mx:g} 0 255 input.tif output.tif."
+        )
+    return lo, hi
+
+
 def value_scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings: list[str]) -> Scaling:
-    """raw -> (raw - min) / (max - min) - 0.5 from the model's ranges, else the type range / statistics."""
+    """raw -> (raw - min) / (max - min) - 0.5 from the model's ranges, else the type range / statistics.
+
+    With the model's ranges, the raster's data type and statistics are checked against them
+    (see :func:`_fit_declared_range`): values are never scaled by a silent guess.
+    """
     n = len(bands)
     if len(info.value_min) >= n and len(info.value_max) >= n:
         lo = np.asarray(info.value_min[:n], dtype=np.float64)
         hi = np.asarray(info.value_max[:n], dtype=np.float64)
+        lo, hi = _fit_declared_range(ds, bands, lo, hi, warnings)
     else:
         lo, hi = np.zeros(n), np.zeros(n)
         used_stats = False

@@ -150,3 +150,141 @@ def test_a_writer_failure_while_finishing_is_raised_not_a_hang(tmp_path: Path) -
     threading.Thread(target=close, daemon=True).start()
     assert done.wait(20.0), "close() hangs"
     assert errors and "disk space" in str(errors[0])
+
+
+# --- rasters that are not 8-bit, with a model that expects 0..255 ----------------------------------
+
+
+def _squares(dtype: str, background: float, foreground: float) -> np.ndarray:
+    image = np.full((3, 60, 80), background, dtype=dtype)
+    image[:, 10:30, 10:40] = foreground
+    return image
+
+
+@pytest.mark.parametrize(
+    ("case", "image"),
+    [
+        ("uint16 holding 8-bit values", _squares("uint16", 20, 240)),
+        ("float32 reflectance 0..1", _squares("float32", 20 / 255, 240 / 255)),
+    ],
+)
+def test_non_byte_rasters_that_can_be_scaled_without_a_guess(
+    tmp_path: Path, brightness: str, case: str, image: np.ndarray
+) -> None:
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    result = run_detection(str(raster), brightness, str(tmp_path / "l.gpkg"), str(tmp_path / "p.tif"))
+    assert result.polygon_count == 1, case
+    assert result.total_area_m2 == pytest.approx(20 * 30 * rasters.PIXEL**2)
+    prob = gdal.Open(str(tmp_path / "p.tif")).ReadAsArray()
+    assert prob[15, 15] == pytest.approx(240 / 255, abs=1e-3)  # the same map as the 8-bit raster
+    assert any("0 to 1" in w for w in result.warnings) == case.startswith("float32")
+
+
+def test_declared_bit_depth_is_stretched_with_a_warning(tmp_path: Path, brightness: str) -> None:
+    image = _squares("uint16", 300, 3900)
+    raster = tmp_path / "in.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(raster), 80, 60, 3, gdal.GDT_UInt16, ["NBITS=12"])
+    ds.SetGeoTransform(rasters.geotransform())
+    for b in range(3):
+        ds.GetRasterBand(b + 1).WriteArray(image[b])
+    ds = None
+    result = run_detection(str(raster), brightness, str(tmp_path / "l.gpkg"))
+    assert result.polygon_count == 1
+    assert any("12-bit" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("case", "image", "named"),
+    [
+        ("uint16 full range", _squares("uint16", 1000, 60000), "1000 to 60000"),
+        ("int16 with negatives", _squares("int16", -50, 3000), "-50 to 3000"),
+        ("float32 beyond 0..1", _squares("float32", -1.5, 2.5), "-1.5 to 2.5"),
+    ],
+)
+def test_non_byte_rasters_that_would_need_a_guess_are_refused(
+    tmp_path: Path, brightness: str, case: str, image: np.ndarray, named: str
+) -> None:
+    raster = rasters.write_raster(tmp_path / "in.tif", image)
+    with pytest.raises(DetectionError) as error:
+        run_detection(str(raster), brightness, str(tmp_path / "l.gpkg"))
+    message = str(error.value)
+    assert "-ot Byte -scale" in message and "0 to 255" in message, case
+    assert named in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brightness.onnx", "in.tif"]
+
+
+# --- tile sizes bounded, damaged rasters, inventories that are not polygons ------------------------
+
+
+def test_absurd_tile_sizes_are_refused_before_allocating(tmp_path: Path, brightness: str) -> None:
+    from core.training_tiles import export_training_tiles
+
+    raster = rasters.bright_squares_raster(tmp_path / "in.tif")
+    inventory = rasters.write_polygons(tmp_path / "inv.gpkg", [rasters.pixel_rect_wkt(10, 10, 20, 30)])
+    with pytest.raises(DetectionError, match="tile size 100000 is larger than 8192"):
+        run_detection(
+            str(raster), brightness, str(tmp_path / "l.gpkg"), None, DetectionOptions(tile_size=100000)
+        )
+    with pytest.raises(DetectionError, match="tile size 100000 is larger than 8192"):
+        export_training_tiles(str(raster), str(inventory), str(tmp_path / "tiles"), tile_size=100000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["brightness.onnx", "in.tif", "inv.gpkg"]
+
+
+def test_memory_estimate_refuses_what_cannot_fit() -> None:
+    from core.memory import GB, check_fits, detection_bytes
+
+    # 4096² tiles of the shipped model on the CPU: ~9 GB of activations (9.5 GB measured).
+    needed = detection_bytes((4096, 4096), 1, 3, 4096, 2, on_cpu=True, model_width=12)
+    assert 8 * GB < needed < 12 * GB
+    assert detection_bytes((4096, 4096), 1, 3, 4096, 2, on_cpu=False, model_width=12) < 2 * GB
+    with pytest.raises(DetectionError, match=r"need about 9\.\d GB of memory, but only 4\.0 GB"):
+        check_fits(needed, "Tiles of 4096 x 4096 pixels", "Use smaller tiles.", available=4 * GB)
+    check_fits(needed, "Tiles", "fix", available=64 * GB)  # fits: no error
+
+
+def test_export_tiles_from_a_damaged_raster_fails_clearly(tmp_path: Path) -> None:
+    from core.training_tiles import export_training_tiles
+
+    rng = np.random.default_rng(2)
+    raster = rasters.write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 300, 300), dtype=np.uint8))
+    data = raster.read_bytes()
+    raster.write_bytes(data[: len(data) * 2 // 3])  # truncated: the header is fine, the last tiles are gone
+    inventory = rasters.write_polygons(tmp_path / "inv.gpkg", [rasters.pixel_rect_wkt(10, 10, 20, 30)])
+    out = tmp_path / "tiles"
+    with pytest.raises(DetectionError, match="damaged or truncated"):
+        export_training_tiles(str(raster), str(inventory), str(out), tile_size=64)
+    assert not any(p.is_file() for p in out.rglob("*"))
+
+
+def test_export_tiles_refuses_points(tmp_path: Path) -> None:
+    from osgeo import ogr
+
+    from core.training_tiles import export_training_tiles
+
+    raster = rasters.bright_squares_raster(tmp_path / "in.tif")
+    points = tmp_path / "points.gpkg"
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(points))
+    layer = ds.CreateLayer("points", None, ogr.wkbPoint)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt("POINT (500001 3399999)"))
+    layer.CreateFeature(feature)
+    ds = None
+    with pytest.raises(DetectionError, match="holds Point, not landslide polygons"):
+        export_training_tiles(str(raster), str(points), str(tmp_path / "tiles"), tile_size=64)
+
+
+def test_export_tiles_on_a_full_disk_keeps_the_earlier_tiles(tmp_path: Path) -> None:
+    from core.training_tiles import export_training_tiles
+
+    rng = np.random.default_rng(4)
+    raster = rasters.write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 256, 256), dtype=np.uint8))
+    inventory = rasters.write_polygons(tmp_path / "inv.gpkg", [rasters.pixel_rect_wkt(10, 10, 20, 30)])
+    with small_filesystem(tmp_path / "disk", 200) as disk:
+        (disk / "images").mkdir()
+        (disk / "labels").mkdir()
+        (disk / "images" / "tile_000_000.tif").write_bytes(b"an earlier export")
+        before = snapshot(disk)
+        with pytest.raises(DetectionError, match="disk space"):
+            export_training_tiles(str(raster), str(inventory), str(disk), tile_size=64)
+        assert snapshot(disk) == before
+        assert sorted(p.name for p in (disk / "images").iterdir()) == ["tile_000_000.tif"]
