@@ -39,8 +39,18 @@ from typing import Any
 from .atomic import AtomicOutputs, make_work_folder
 from .errors import DetectionCanceled, DetectionError
 from .inputs import check_bands, check_outputs, resample_to_gsd, validity_rules, value_scaling
+from .memory import check_fits, check_tile_size, detection_bytes
 from .model_info import info_from_session, input_spec
-from .pipeline import StripWriter, TileJob, TileReader, VectorWorker, Worker, infer_batch
+from .pipeline import (
+    READ_SPAN,
+    VECTOR_PIECE_PIXELS,
+    StripWriter,
+    TileJob,
+    TileReader,
+    VectorWorker,
+    Worker,
+    infer_batch,
+)
 from .raster_io import (
     Window,
     bounded_gdal_cache,
@@ -238,6 +248,8 @@ def _run_detection(
             validity = validity_rules(src, bands)
 
             div = max(1, int(info.size_divisor or 1))
+            if options.tile_size:
+                check_tile_size(int(options.tile_size))
             tile = int(options.tile_size or info.tile_size or 512)
             tile = round_up(max(tile, div), div)
             overlap = int(info.overlap if options.overlap is None else options.overlap)
@@ -259,6 +271,25 @@ def _run_detection(
             grid = make_grid(window.ysize, window.xsize, tile_hw, overlap, div, fixed_hw)
             batch_size = spec.batch or auto_batch_size(
                 options.batch_size, report.used, tile, grid.rows.padded * grid.cols.padded
+            )
+            # Refuse what cannot fit before allocating it (the system would kill the process).
+            tiled = src.GetRasterBand(bands[0]).GetBlockSize()[0] < src.RasterXSize
+            check_fits(
+                detection_bytes(
+                    (grid.rows.padded, grid.cols.padded),
+                    batch_size,
+                    len(bands),
+                    window.xsize,
+                    options.queue_batches,
+                    report.used != "CUDA",
+                    info.width,
+                    READ_SPAN if tiled else None,
+                    VECTOR_PIECE_PIXELS if polygons_path else 0,
+                ),
+                f"Tiles of {grid.rows.padded} x {grid.cols.padded} pixels in batches of {batch_size} over "
+                f"a raster {window.xsize} pixels wide",
+                "Use a smaller tile size or batch size (or leave them empty: automatic), or process the "
+                "raster in parts with an extent.",
             )
 
             threshold = float(info.threshold if options.threshold is None else options.threshold)

@@ -298,9 +298,16 @@ def layer_in_srs(path: str, srs: osr.SpatialReference | None) -> tuple[Any, Any]
     layer_srs = layer.GetSpatialRef()
     if srs is None or layer_srs is None or layer_srs.IsSame(srs):
         return ds, layer
-    mem = gdal.VectorTranslate("", ds, format="Memory", dstSRS=srs.ExportToWkt(), reproject=True)
+    try:
+        with quiet_gdal():
+            mem = gdal.VectorTranslate("", ds, format="Memory", dstSRS=srs.ExportToWkt(), reproject=True)
+    except RuntimeError:  # gdal.UseExceptions() set by someone else
+        mem = None
     if mem is None:
-        raise DetectionError(f"The polygons in '{path}' cannot be reprojected to the raster CRS.")
+        raise DetectionError(
+            f"The polygons in '{path}' cannot be reprojected to the raster CRS ({last_error()}). Check "
+            "that the layer has a valid coordinate reference system."
+        )
     return mem, mem.GetLayer(0)
 
 

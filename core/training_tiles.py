@@ -22,10 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, ogr
 
+from .atomic import AtomicOutputs
 from .errors import DetectionCanceled, DetectionError
-from .raster_io import Window, dataset_srs, layer_in_srs, open_raster, window_geotransform
+from .memory import check_fits, check_tile_size
+from .raster_io import (
+    Window,
+    dataset_srs,
+    last_error,
+    layer_in_srs,
+    open_raster,
+    open_vector,
+    recorded_gdal_errors,
+    window_geotransform,
+)
 from .tiling import tile_starts
 
 LABEL_NODATA = 255
@@ -59,6 +70,91 @@ def _valid(ds: gdal.Dataset, bands: list[int], data: np.ndarray, win: Window) ->
     return valid
 
 
+def _read_tile(ds: gdal.Dataset, x: int, y: int, w: int, h: int, bands: list[int], path: str) -> np.ndarray:
+    with recorded_gdal_errors() as errors:
+        try:
+            data = ds.ReadAsArray(x, y, w, h, band_list=bands)
+        except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+            data = None
+            errors.messages.append(str(exc))
+    if data is None:
+        raise DetectionError(
+            f"Reading the raster '{path}' failed at pixels {x},{y} ({errors.summary(last_error())}). "
+            "The file may be damaged or truncated: check it (e.g. gdalinfo -checksum) or export it again."
+        )
+    return data.reshape(len(bands), h, w)
+
+
+def _write_pair(
+    gtiff: gdal.Driver,
+    img_path: str,
+    lab_path: str,
+    ds: gdal.Dataset,
+    bands: list[int],
+    tgt: tuple[float, ...],
+    padded: np.ndarray,
+    label: np.ndarray,
+    full_valid: np.ndarray,
+    nodata: float | None,
+) -> None:
+    """One image tile and its label tile (GDAL reports write failures to the error handler)."""
+    tile_size = label.shape[0]
+    img = gtiff.Create(
+        img_path,
+        tile_size,
+        tile_size,
+        len(bands),
+        ds.GetRasterBand(bands[0]).DataType,
+        options=["COMPRESS=DEFLATE"],
+    )
+    if img is None:
+        raise RuntimeError(last_error("the tile cannot be created"))
+    img.SetGeoTransform(tgt)
+    img.SetProjection(ds.GetProjection())
+    for k in range(len(bands)):
+        band = img.GetRasterBand(k + 1)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        band.SetColorInterpretation(ds.GetRasterBand(bands[k]).GetColorInterpretation())
+        band.WriteArray(padded[k])
+    if nodata is None and not full_valid.all():
+        # an internal mask (GDAL < 3.9 writes a .msk side-car by default)
+        previous = gdal.GetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", None)
+        gdal.SetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES")
+        try:
+            img.CreateMaskBand(gdal.GMF_PER_DATASET)
+        finally:
+            gdal.SetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", previous)
+        img.GetRasterBand(1).GetMaskBand().WriteArray(full_valid.view(np.uint8) * 255)
+    img.FlushCache()
+    img = None
+    lab = gtiff.Create(lab_path, tile_size, tile_size, 1, gdal.GDT_Byte, options=["COMPRESS=DEFLATE"])
+    if lab is None:
+        raise RuntimeError(last_error("the label tile cannot be created"))
+    lab.SetGeoTransform(tgt)
+    lab.SetProjection(ds.GetProjection())
+    lab.GetRasterBand(1).SetNoDataValue(LABEL_NODATA)
+    lab.GetRasterBand(1).WriteArray(label)
+    lab.FlushCache()
+    lab = None
+
+
+def check_polygons(layer: ogr.Layer, path: str) -> None:
+    """Refuse an inventory that is not polygons (points, lines, a table without geometry)."""
+    polygonal = (ogr.wkbPolygon, ogr.wkbMultiPolygon, ogr.wkbCurvePolygon, ogr.wkbMultiSurface)
+    layer.ResetReading()
+    kinds = {ogr.GT_Flatten(f.GetGeometryRef().GetGeometryType()) for f in layer if f.GetGeometryRef()}
+    layer.ResetReading()
+    if layer.GetFeatureCount() == 0:
+        kinds = {ogr.GT_Flatten(layer.GetGeomType())}  # an empty layer: what it is declared to hold
+    if not kinds or not kinds <= set(polygonal):
+        names = ", ".join(sorted(ogr.GeometryTypeToName(k) for k in kinds)) or "no geometry"
+        raise DetectionError(
+            f"The inventory '{path}' holds {names}, not landslide polygons. Give a polygon layer "
+            "(points or a table cannot be burnt into label tiles)."
+        )
+
+
 def export_training_tiles(
     raster_path: str,
     inventory_path: str,
@@ -88,6 +184,17 @@ def export_training_tiles(
         )
     if not ds.GetProjection() and ds.GetGeoTransform(can_return_null=True) is None:
         raise DetectionError("The orthophoto has no georeferencing, so the inventory cannot be placed on it.")
+    check_tile_size(tile_size)
+    itemsize = max(1, gdal.GetDataTypeSize(ds.GetRasterBand(bands[0]).DataType) // 8)
+    check_fits(
+        # a tile's bands (read and padded) plus its label, mask and validity arrays
+        tile_size * tile_size * (2 * len(bands) * itemsize + 4),
+        f"Tiles of {tile_size} x {tile_size} pixels",
+        "Use a smaller tile size (the shipped model trains on 512 or smaller).",
+    )
+    inventory = open_vector(inventory_path)
+    check_polygons(inventory.GetLayer(0), inventory_path)
+    inventory = None
     src, layer = layer_in_srs(inventory_path, dataset_srs(ds))
     images, labels = Path(out_dir) / "images", Path(out_dir) / "labels"
     try:
@@ -109,20 +216,24 @@ def export_training_tiles(
     )
     h, w = min(tile_size, ds.RasterYSize), min(tile_size, ds.RasterXSize)
     first = ds.GetRasterBand(bands[0])
-    dtype, nodata = first.DataType, first.GetNoDataValue()
+    nodata = first.GetNoDataValue()
     rng = random.Random(seed)
     gtiff = gdal.GetDriverByName("GTiff")
     result = TileExportResult(0, 0, 0, 0, 0, str(images), str(labels))
-    written: list[Path] = []
     total = len(rows) * len(cols)
+    # Tiles are staged and moved into place together at the end: an error, a cancel or a full disk
+    # leaves the folders (and the tiles of an earlier export) as they were.
+    outputs = AtomicOutputs()
     try:
+        outputs.lock(images)
+        outputs.lock(labels)
         for i, y in enumerate(rows.tolist()):
             for j, x in enumerate(cols.tolist()):
                 if is_canceled():
-                    raise DetectionCanceled("Tile export canceled; the tiles written so far were deleted.")
+                    raise DetectionCanceled("Tile export canceled; no tile was written.")
                 progress(100.0 * (i * len(cols) + j) / total)
                 win = Window(x, y, w, h)
-                data = ds.ReadAsArray(x, y, w, h, band_list=bands).reshape(len(bands), h, w)
+                data = _read_tile(ds, x, y, w, h, bands, raster_path)
                 valid = _valid(ds, bands, data, win)
                 if not valid.any():
                     result.skipped_empty += 1
@@ -146,54 +257,41 @@ def export_training_tiles(
                     continue
                 name = f"{prefix}_{i:03d}_{j:03d}.tif"
                 img_path, lab_path = images / name, labels / name
-                img = gtiff.Create(
-                    str(img_path), tile_size, tile_size, len(bands), dtype, options=["COMPRESS=DEFLATE"]
-                )
-                written.append(img_path)
-                img.SetGeoTransform(tgt)
-                img.SetProjection(ds.GetProjection())
                 padded = np.zeros((len(bands), tile_size, tile_size), data.dtype)
                 if nodata is not None:
                     padded[:] = np.asarray(nodata).astype(data.dtype)
                 padded[:, :h, :w] = data
-                for k in range(len(bands)):
-                    band = img.GetRasterBand(k + 1)
-                    if nodata is not None:
-                        band.SetNoDataValue(nodata)
-                    band.SetColorInterpretation(ds.GetRasterBand(bands[k]).GetColorInterpretation())
-                    band.WriteArray(padded[k])
-                if nodata is None and not full_valid.all():
-                    # an internal mask (GDAL < 3.9 writes a .msk side-car by default)
-                    previous = gdal.GetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", None)
-                    gdal.SetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES")
+                with recorded_gdal_errors() as errors:
                     try:
-                        img.CreateMaskBand(gdal.GMF_PER_DATASET)
-                    finally:
-                        gdal.SetThreadLocalConfigOption("GDAL_TIFF_INTERNAL_MASK", previous)
-                    img.GetRasterBand(1).GetMaskBand().WriteArray(full_valid.view(np.uint8) * 255)
-                img = None
-                lab = gtiff.Create(
-                    str(lab_path), tile_size, tile_size, 1, gdal.GDT_Byte, options=["COMPRESS=DEFLATE"]
-                )
-                written.append(lab_path)
-                lab.SetGeoTransform(tgt)
-                lab.SetProjection(ds.GetProjection())
-                lab.GetRasterBand(1).SetNoDataValue(LABEL_NODATA)
-                lab.GetRasterBand(1).WriteArray(label)
-                lab = None
+                        _write_pair(
+                            gtiff,
+                            outputs.temp_for(img_path, lock=False),
+                            outputs.temp_for(lab_path, lock=False),
+                            ds,
+                            bands,
+                            tgt,
+                            padded,
+                            label,
+                            full_valid,
+                            nodata,
+                        )
+                    except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+                        errors.messages.append(str(exc))
+                if errors.messages:
+                    raise DetectionError(
+                        f"Writing the tile '{name}' failed ({errors.summary()}). Check the free disk space; "
+                        "no tile was written."
+                    )
                 result.tiles_written += 1
                 result.files.append(str(img_path))
                 if positive:
                     result.positive_tiles += 1
                 else:
                     result.negative_tiles += 1
-    except BaseException:
-        for path in written:
-            for name in (str(path), str(path) + ".aux.xml", str(path) + ".msk"):
-                if os.path.exists(name):
-                    os.remove(name)
-        raise
+        outputs.commit()
     finally:
+        if not outputs.committed:
+            outputs.discard()
         layer = None
         del src
     if result.positive_tiles == 0:
