@@ -22,7 +22,7 @@ SOURCES=(
 mkdir -p "$RUNS"
 if [ "${STAGE:-1}" = 1 ]; then
   COMMON=("${SOURCES[@]}" --width 12 --crop 192 --batch 8 --steps-per-epoch 150 --minutes "$MINUTES"
-    --seed 0 --threads 1 --no-progress --loss bce+dice --balance equal)
+    --seed 0 --threads 1 --no-progress --loss bce+dice --balance equal --select iou_mean_sources)
   "$PY" -m model.train "${COMMON[@]}" --variant DA-U-Net --out "$RUNS/daunet" > "$RUNS/daunet.log" 2>&1 &
   daunet=$!
   "$PY" -m model.train "${COMMON[@]}" --variant U-Net --out "$RUNS/unet" > "$RUNS/unet.log" 2>&1 &

@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Train a DA-U-Net (or an ablation variant) on tile folders and/or orthophoto + inventory.
 
-Example (the shipped model, see resources/model/MODEL_CARD.md)::
+Example (from scratch; ``model/reproduce.sh`` has the shipped model's runs)::
 
     python -m model.train --tiles DATA/sichuan --tiles DATA/hokkaido --tiles DATA/bijie \\
         --ortho DATA/amu/scene_A_rgb.tif DATA/amu/scene_A_label.tif \\
         --ortho DATA/amu/scene_B_rgb.tif DATA/amu/scene_B_label.tif \\
-        --variant DA-U-Net --width 12 --crop 192 --batch 8 --minutes 40 --out runs/daunet
+        --variant DA-U-Net --width 12 --batch 8 --minutes 40 --out runs/daunet
 
 Each "epoch" is ``--steps-per-epoch`` random crops batches followed by a validation over the held-out
-tiles and blocks; ``best.pt`` keeps the checkpoint with the best validation IoU averaged over the
-sources (each source weighs the same, however many pixels it has), ``last.pt`` the latest.
+tiles and blocks; ``best.pt`` keeps the checkpoint with the best validation score (``--select``:
+pooled IoU at the best threshold by default), ``last.pt`` the latest. ``--init`` starts from a
+model's weights (continued training, fine-tuning), ``--resume`` continues an interrupted run.
 With ``--minutes`` the run stops itself so that the last validation still fits in the budget.
 """
 
@@ -97,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m.add_argument("--width", type=int, default=12, help="channels of the first stage [12]")
     m.add_argument("--depth", type=int, default=4, help="number of max-pools (size divisor 2**depth) [4]")
     t = p.add_argument_group("training")
-    t.add_argument("--crop", type=int, default=192, help="crop size in pixels [192]")
+    t.add_argument("--crop", type=int, default=256, help="crop size in pixels [256]")
     t.add_argument("--batch", type=int, default=8)
     t.add_argument("--epochs", type=int, default=1000, help="maximum number of epochs [1000]")
     t.add_argument("--steps-per-epoch", type=int, default=100)
@@ -111,12 +112,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--lr", type=float, default=None, help="learning rate [adamw 2e-3, sgd 1e-3]")
     t.add_argument("--weight-decay", type=float, default=None, help="[adamw 1e-4, sgd 5e-4]")
     t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--loss", choices=["bce", "bce+dice"], default="bce+dice")
+    t.add_argument("--loss", choices=["bce", "bce+dice"], default="bce", help="[bce]")
     t.add_argument(
         "--balance",
         choices=["equal", "pixels"],
-        default="equal",
-        help="draw each source equally often, or by its share of labelled pixels [equal]",
+        default="pixels",
+        help="draw each source equally often, or by its share of labelled pixels [pixels]",
     )
     t.add_argument(
         "--centre-weights",
@@ -137,7 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument(
         "--select",
         choices=["iou", "iou_mean_sources", "iou_best"],
-        default="iou_mean_sources",
+        default="iou_best",
         help="validation score that picks best.pt: pooled IoU at 0.5, IoU averaged over sources at "
         "0.5, or pooled IoU at the best threshold (model.calibrate sets the threshold afterwards)",
     )
