@@ -278,7 +278,9 @@ def test_out_of_range_parameter_is_refused_before_running(
 
     run = dock.start_detection()
     assert run.done and run.task is None  # refused at once: no task was queued
-    assert "'Tile size in pixels" in dock.statusLabel.text() and "at least 16" in dock.statusLabel.text()
+    # The message names the setting and the smallest value it takes.
+    assert dock.status_kind == "error"
+    assert "'Tile size in pixels" in dock.statusLabel.text() and " 16" in dock.statusLabel.text()
     assert files_in(out) == []
 
 
