@@ -35,10 +35,11 @@ def run_child(
     profile: Path | None = None,
     timeout: float | None = None,
     proposals: tuple[str, ...] = (),
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Run one detection in a fresh interpreter and return its JSON record."""
     cmd = [sys.executable, "-m", "bench.e2e", "--raster", str(raster), "--model", str(model)]
-    cmd += ["--batch", str(batch), "--threads", str(threads), "--device", device]
+    cmd += ["--batch", str(batch), "--threads", str(threads), "--device", device, "--precision", precision]
     if tile:
         cmd += ["--tile", str(tile)]
     if overlap is not None:
@@ -58,7 +59,15 @@ def run_child(
 
 
 def apply_proposals(names: list[str]) -> None:
-    """Bench-only what-ifs: a default of core/ turned off in this child process only."""
+    """Bench-only what-ifs: a default of core/ changed in this child process only.
+
+    * ``no-arena``: no onnxruntime CPU memory arena; ``no-nice``: helper threads at normal priority;
+    * ``no-spin``: onnxruntime's intra-op threads do not spin-wait between operators (the cycles go
+      to the reader, writer and vectoriser threads instead);
+    * ``ort-cache``: the optimised graph is saved under bench/tmp/ort-cache on first use and loaded
+      with graph optimisation off afterwards (onnxruntime's "offline" mode: same machine, same
+      onnxruntime version, same threads only).
+    """
     import core.pipeline
     import core.runtime
 
@@ -74,8 +83,42 @@ def apply_proposals(names: list[str]) -> None:
             core.runtime._session_options = no_arena
         elif name == "no-nice":
             core.pipeline.HELPER_NICE = 0  # reader/writer/vectoriser at the caller's priority
+        elif name == "no-spin":
+            original = core.runtime._session_options
+
+            def no_spin(ort: Any, threads: int, cpu_only: bool = False, _original: Any = original) -> Any:
+                options = _original(ort, threads, cpu_only)
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                return options
+
+            core.runtime._session_options = no_spin
+        elif name == "ort-cache":
+            core.runtime._new_session = _cached_session(core.runtime._new_session)
         else:
             raise SystemExit(f"unknown proposal {name!r}")
+
+
+def _cached_session(new_session: Any) -> Any:
+    """``core.runtime._new_session`` that reuses the graph onnxruntime optimised for this machine."""
+    import hashlib
+
+    import core.runtime
+
+    def cached(ort: Any, model: Any, providers: list[str], threads: int) -> Any:
+        if not isinstance(model, str) or providers != ["CPUExecutionProvider"]:
+            return new_session(ort, model, providers, threads)
+        digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()[:16]
+        folder = ROOT / "bench" / "tmp" / "ort-cache"
+        folder.mkdir(parents=True, exist_ok=True)
+        cache = folder / f"{Path(model).stem}-{digest}-ort{ort.__version__}-t{threads}.onnx"
+        options = core.runtime._session_options(ort, threads, cpu_only=True)
+        if cache.exists():
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            return ort.InferenceSession(str(cache), sess_options=options, providers=providers)
+        options.optimized_model_filepath = str(cache)
+        return ort.InferenceSession(model, sess_options=options, providers=providers)
+
+    return cached
 
 
 def _detect(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,19 +131,34 @@ def _detect(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=ROOT / "bench" / "tmp"))
     try:
         options = DetectionOptions(
-            device=args.device,
+            device="cuda" if args.device == "tensorrt" else args.device,
             threads=args.threads,
             tile_size=args.tile,
             overlap=args.overlap,
             batch_size=args.batch,
             tta=args.tta,
+            precision=args.precision,
         )
+        opened = None
+        if args.device == "tensorrt":  # bench only: the product runs CUDA or the CPU
+            from core.runtime import ProviderReport
+
+            from .model_only import tensorrt_session
+
+            report = ProviderReport("tensorrt", "TensorRT", "TensorRT requested (bench only)")
+            opened = (tensorrt_session(Path(args.model), args.threads), report)
         messages: list[str] = []
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
         result = run_detection(
-            args.raster, args.model, str(out / "landslides.gpkg"), None, options, log=messages.append
+            args.raster,
+            args.model,
+            str(out / "landslides.gpkg"),
+            None,
+            options,
+            log=messages.append,
+            session=opened,
         )
         if profiler:
             profiler.disable()
@@ -119,6 +177,8 @@ def _detect(args: argparse.Namespace) -> dict[str, Any]:
         "polygon_count": result.polygon_count,
         "provider": result.provider.used,
         "provider_reason": result.provider.reason,
+        "precision": result.provider.precision,
+        "precision_reason": result.provider.precision_reason,
         "peak_rss_mb": round(peak, 1) if peak else None,
         "log": messages,
         "proposals": args.proposal,
@@ -135,9 +195,12 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=None)
     parser.add_argument("--batch", type=int, default=0, help="0: the engine's automatic batch")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, auto or tensorrt (bench only)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "int8"])
     parser.add_argument("--profile", default=None, help="write cProfile statistics (main thread) here")
-    parser.add_argument("--proposal", action="append", default=[], choices=["no-arena", "no-nice"])
+    parser.add_argument(
+        "--proposal", action="append", default=[], choices=["no-arena", "no-nice", "no-spin", "ort-cache"]
+    )
     parser.add_argument(
         "--tta", action="store_true", help="test-time augmentation (8 passes per square tile, 4 otherwise)"
     )

@@ -2,8 +2,9 @@
 """Model-only throughput: onnxruntime on full tiles, nothing else (the ceiling for end-to-end).
 
 Sessions come from :func:`core.runtime.create_session`, the engine's own constructor, so the
-options (graph optimisation level, threads, provider choice and fallback) are exactly the ones a
-detection uses. Input is random data in the normalised range [-0.5, 0.5].
+options (graph optimisation level, threads, provider choice and fallback, the model file of each
+precision) are exactly the ones a detection uses; TensorRT sessions (GPU machines, bench only) come
+from :func:`tensorrt_session`. Input is random data in the normalised range [-0.5, 0.5].
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import numpy as np
 from core.runtime import create_session, describe_provider
 
 from .flops import count_macs
+from .models import TMP
 
 
 @dataclass
 class ModelOnly:
     device: str
     provider: str
+    precision: str  # float32 | int8 (the model file that ran)
     threads: int
     tile: int
     batch: int
@@ -39,6 +42,49 @@ class ModelOnly:
         return asdict(self)
 
 
+def tensorrt_problem() -> str | None:
+    """Why onnxruntime's TensorRT provider cannot run here (None: a TensorRT session really starts)."""
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime build has no TensorRT provider"
+    cuda = describe_provider("cuda")
+    if cuda.used != "CUDA":
+        return f"CUDA is not usable ({cuda.reason})"
+    from core.runtime import _PROBE_MODEL
+
+    try:
+        session = ort.InferenceSession(
+            _PROBE_MODEL, providers=["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+        )
+    except Exception as exc:  # libnvinfer missing, or a version mismatch
+        return f"the TensorRT session failed: {str(exc).strip().splitlines()[0]}"
+    if session.get_providers()[0] != "TensorrtExecutionProvider":
+        return "onnxruntime fell back from TensorRT (libnvinfer not found?)"
+    return None
+
+
+def tensorrt_session(model_path: Path, threads: int) -> Any:
+    """A TensorRT session (float32 engines cached under bench/tmp/trt-cache: built once per shape)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    cache = TMP / "trt-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    trt = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache), "trt_fp16_enable": False}
+    session = ort.InferenceSession(
+        str(model_path),
+        options,
+        providers=[("TensorrtExecutionProvider", trt), "CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    if session.get_providers()[0] != "TensorrtExecutionProvider":
+        raise RuntimeError("onnxruntime did not start the TensorRT provider")
+    return session
+
+
 def devices_to_measure(requested: str) -> list[str]:
     """'cpu' always; 'cuda' too when a CUDA session really starts here (``auto``) or was asked for."""
     if requested == "cpu":
@@ -52,18 +98,26 @@ def devices_to_measure(requested: str) -> list[str]:
 
 
 class Sessions:
-    """One session per (device, threads), reused across tile and batch sizes (dynamic N/H/W)."""
+    """One session per (device, threads, precision), reused across tile and batch sizes (dynamic N/H/W).
+
+    ``device`` 'tensorrt' is onnxruntime's TensorRT provider (bench only, see :func:`tensorrt_session`).
+    """
 
     def __init__(self, model_path: Path) -> None:
         self.model_path = model_path
-        self._cache: dict[tuple[str, int], tuple[Any, str]] = {}
+        self._cache: dict[tuple[str, int, str], tuple[Any, str, str]] = {}
         self._macs: dict[tuple[int, int, int], float] = {}
 
-    def get(self, device: str, threads: int) -> tuple[Any, str]:
-        key = (device, threads)
+    def get(self, device: str, threads: int, precision: str = "float32") -> tuple[Any, str, str]:
+        """(session, provider used, precision that runs)."""
+        key = (device, threads, precision)
         if key not in self._cache:
-            session, report = create_session(str(self.model_path), device, threads)
-            self._cache[key] = (session, report.used)
+            if device == "tensorrt":
+                session = tensorrt_session(self.model_path, threads)
+                self._cache[key] = (session, "TensorRT", "float32")
+            else:
+                session, report = create_session(str(self.model_path), device, threads, precision)
+                self._cache[key] = (session, report.used, report.precision)
         return self._cache[key]
 
     def gmacs(self, bands: int, tile_h: int, tile_w: int) -> float:
@@ -82,9 +136,10 @@ def measure(
     min_time: float = 3.0,
     min_runs: int = 3,
     max_runs: int = 50,
+    precision: str = "float32",
 ) -> ModelOnly:
     """Median seconds per batch of ``batch`` tiles after one warm-up run."""
-    session, provider = sessions.get(device, threads)
+    session, provider, ran = sessions.get(device, threads, precision)
     th, tw = (tile, tile) if isinstance(tile, int) else tile
     inp = session.get_inputs()[0]
     bands = inp.shape[1] if isinstance(inp.shape[1], int) else 3
@@ -103,6 +158,7 @@ def measure(
     return ModelOnly(
         device=device,
         provider=provider,
+        precision=ran,
         threads=threads,
         tile=th if th == tw else f"{th}x{tw}",  # type: ignore[arg-type]
         batch=batch,

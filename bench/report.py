@@ -42,7 +42,7 @@ def _e2e_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
             [
                 r["label"],
                 f"{r['raster']}²",
-                r["model"],
+                r["model"] + (f" ({r['precision']})" if r.get("precision") else ""),
                 f"{r['tile']}{' (fitted)' if r.get('tile_fitted') else ''}/{r['overlap']}/{r['batch']}"
                 + (" (auto)" if r.get("batch_auto") else ""),
                 f"{r['tiles_inferred']} × {r['tile_hw'][0]}²"
@@ -76,7 +76,8 @@ E2E_HEADER = [
     "wall s",
     "raster MPix/s",
     "÷ model-only (session.run alone)",
-    "% of wall: main thread infer / tail / rest · overlapped threads read / blend+write / vectorise",
+    "% of wall: main thread infer (session.run) / tail / rest · overlapped threads read / blend+write / "
+    "vectorise",
     "peak RSS MB",
     "polygons",
 ]
@@ -112,6 +113,7 @@ def render(results: dict[str, Any], json_path: Path) -> str:
             [
                 r["model"],
                 r["provider"],
+                r.get("precision", "float32"),
                 r["threads"],
                 r["tile"],
                 r["batch"],
@@ -125,6 +127,7 @@ def render(results: dict[str, Any], json_path: Path) -> str:
                 key=lambda r: (
                     r["model"],
                     r["provider"],
+                    r.get("precision", "float32"),
                     -r["threads"],
                     int(str(r["tile"]).split("x")[0]),
                     r["batch"],
@@ -139,6 +142,7 @@ def render(results: dict[str, Any], json_path: Path) -> str:
                 [
                     "model",
                     "provider",
+                    "precision",
                     "threads",
                     "tile",
                     "batch",
@@ -161,31 +165,19 @@ def render(results: dict[str, Any], json_path: Path) -> str:
             _table(E2E_HEADER, _e2e_rows(results["e2e"])),
         ]
     if results["deepness"]:
-        parts += [
-            "",
-            "**Deepness peer comparison** (width-16 DA-U-Net, same raster size, same 2 cores; "
-            "Deepness itself cannot run here, its ~20 s is the stated reference; with several rounds, "
-            "the median run and, in brackets, the range of the interleaved runs):",
-            "",
-            _table(
-                ["speed-up vs 20 s", *E2E_HEADER],
-                [
-                    [f"{r.get('speedup_vs_deepness') or '-'}×", *row]
-                    for r, row in zip(results["deepness"], _e2e_rows(results["deepness"]))
-                ],
-            ),
-        ]
+        parts += ["", *_deepness_section(results["deepness"])]
     if results.get("ablations"):
+        base = results["ablations"][0]["elapsed_s"]
         parts += [
             "",
-            "**Ablations** (the tool's defaults on the Deepness raster with one default turned off, "
-            "interleaved with the runs above; helper threads not niced = `core.pipeline.HELPER_NICE = 0` "
-            "patched in the child):",
+            "**Ablations** (`core.engine.run_detection` on the texture raster: the tool's defaults, then one "
+            "of them changed, interleaved over the rounds; the what-ifs are patched in the child only, "
+            "see `bench/e2e.py`; first column: the defaults' wall time ÷ this run's):",
             "",
             _table(
-                ["speed-up vs 20 s", *E2E_HEADER],
+                ["defaults ÷ this", *E2E_HEADER],
                 [
-                    [f"{r.get('speedup_vs_deepness') or '-'}×", *row]
+                    [f"{base / r['elapsed_s']:.2f}", *row]
                     for r, row in zip(results["ablations"], _e2e_rows(results["ablations"]))
                 ],
             ),
@@ -202,6 +194,63 @@ def render(results: dict[str, Any], json_path: Path) -> str:
     if results["notes"]:
         parts += ["", "Notes: " + " ".join(results["notes"])]
     return "\n".join(parts)
+
+
+def _range(values: list[float]) -> str:
+    return f" ({min(values):.1f}–{max(values):.1f})" if len(values) > 1 else ""
+
+
+def _deepness_section(rows: list[dict[str, Any]]) -> list[str]:
+    if rows and "skipped" in rows[0]:
+        return [f"**Deepness side by side**: skipped: {rows[0]['skipped']}."]
+    table = []
+    for row in rows:
+        for key in ("deepness", "ours"):
+            r = row[key]
+            acc = r.get("accuracy")
+            table.append(
+                [
+                    row["raster"],
+                    r["tool"] + (f" ({r['precision']})" if r.get("precision") else ""),
+                    f"{r['detection_s']:.2f}{_range(r['detection_all_s'])}",
+                    f"{r['process_wall_s']:.1f}",
+                    f"{r['peak_rss_mb']:.0f}",
+                    f"{100 * r['session_run_share']:.0f}" if r.get("session_run_share") else "-",
+                    r.get("tiles", "-"),
+                    r.get("polygon_count", "-"),
+                    f"{acc['iou']:.3f} ({acc['precision']:.2f}/{acc['recall']:.2f})" if acc else "-",
+                    f"**{row['ratio']:.2f}×** (rounds {', '.join(f'{v:.2f}' for v in row['ratio_rounds'])}); "
+                    f"whole process {row['ratio_process']:.2f}×"
+                    if key == "ours"
+                    else "",
+                ]
+            )
+    return [
+        "**Deepness side by side** (the real Deepness 0.6.5 in its own venv, `run_deepness.py` at its "
+        "defaults for the model: 512 px tiles of a fixed-512 copy of the same model, the model's overlap "
+        "and threshold, batch 1, the raster's resolution; `landslides:detect` with its defaults through "
+        "`processing.run` in a headless QGIS; same threads; interleaved, median of the rounds and range. "
+        "Time = model load to result (QGIS already started: Deepness's load + set-up + run, our "
+        "`processing.run`); whole process adds the interpreter and QGIS start-up. Peak = the process's "
+        "peak RSS, QGIS included. IoU (precision/recall) against the raster's inventory; ratio = "
+        "Deepness's time ÷ ours):",
+        "",
+        _table(
+            [
+                "raster",
+                "tool",
+                "time s",
+                "whole process s",
+                "peak RSS MB",
+                "% in session.run",
+                "tiles",
+                "polygons",
+                "IoU (P/R)",
+                "speed-up over Deepness",
+            ],
+            table,
+        ),
+    ]
 
 
 def update_readme(readme: Path, results: dict[str, Any], json_path: Path) -> None:

@@ -131,13 +131,18 @@ def busy_cores(seconds: float = 1.0) -> float:
     return usable_cores() * (b1 - b0) / max(t1 - t0, 1e-9)
 
 
-def wait_quiet(max_wait_s: float = 180.0, threshold_cores: float = 0.25) -> dict[str, Any]:
-    """Wait (up to ``max_wait_s``) until the machine is idle, so a measurement is not shared.
+MAX_WAIT_S = 180.0  # wait_quiet's default; ``bench.run --max-wait`` sets it
+
+
+def wait_quiet(max_wait_s: float | None = None, threshold_cores: float = 0.25) -> dict[str, Any]:
+    """Wait (up to ``max_wait_s``, default ``MAX_WAIT_S``) until the machine is idle, so a
+    measurement is not shared.
 
     Returns what was seen: the cores busy just before measuring and how long we waited.
     """
     import time
 
+    max_wait_s = MAX_WAIT_S if max_wait_s is None else max_wait_s
     start = time.perf_counter()
     busy = busy_cores()
     while busy > threshold_cores and time.perf_counter() - start < max_wait_s:
