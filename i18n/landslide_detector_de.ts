@@ -487,405 +487,430 @@ Beendet: {}</translation>
 <context>
     <name>DetectLandslidesAlgorithm</name>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="79"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="81"/>
         <source>Detect landslides</source>
         <translation>Rutschungen erkennen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="82"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="84"/>
         <source>landslide,deep learning,segmentation,onnx,orthophoto,da-u-net</source>
         <translation>Rutschung,Erdrutsch,Deep Learning,Segmentierung,onnx,Orthofoto,da-u-net</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="85"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="88"/>
         <source>Orthophoto</source>
         <translation>Orthofoto</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="86"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="89"/>
         <source>ONNX model (empty: the model shipped with the plugin)</source>
         <translation>ONNX-Modell (leer: das mit dem Plugin gelieferte Modell)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="98"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="101"/>
         <source>Probability threshold (empty: the model&apos;s own)</source>
         <translation>Wahrscheinlichkeits-Schwellenwert (leer: der des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="109"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="112"/>
         <source>Minimum polygon area in m² (empty: the model's own)</source>
         <translation>Mindestfläche der Polygone in m² (leer: die des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="119"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="122"/>
         <source>Search only inside these polygons</source>
         <translation>Nur innerhalb dieser Polygone suchen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="127"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="130"/>
         <source>Search only inside this extent</source>
         <translation>Nur innerhalb dieser Ausdehnung suchen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="134"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="137"/>
         <source>Bands in model order (empty: as the model was trained)</source>
         <translation>Bänder in Modellreihenfolge (leer: wie das Modell trainiert wurde)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="141"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="144"/>
         <source>Device (auto: CUDA GPU if available, else CPU)</source>
         <translation>Gerät (auto: CUDA-GPU, falls verfügbar, sonst CPU)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="155"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="158"/>
         <source>CPU threads (0: automatic)</source>
         <translation>CPU-Threads (0: automatisch)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="162"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="165"/>
         <source>Tile size in pixels (empty: fitted to the raster)</source>
         <translation>Kachelgröße in Pixeln (leer: an das Raster angepasst)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="170"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="174"/>
         <source>Tile overlap in pixels (empty: the model&apos;s)</source>
         <translation>Kachelüberlappung in Pixeln (leer: die des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="178"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="182"/>
         <source>Tiles per batch (0: automatic)</source>
         <translation>Kacheln je Stapel (0: automatisch)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="190"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="194"/>
         <source>Resample to the model&apos;s ground sampling distance</source>
         <translation>Auf die Bodenauflösung des Modells umrechnen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="195"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="199"/>
         <source>Simplify polygons: tolerance in raster CRS units (0: exact pixel edges)</source>
         <translation>Polygone vereinfachen: Toleranz in Einheiten des Raster-KBS (0: exakte Pixelkanten)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="207"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="211"/>
         <source>Landslides</source>
         <translation>Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="212"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="216"/>
         <source>Landslide probability</source>
         <translation>Rutschungswahrscheinlichkeit</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="220"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="224"/>
         <source>Number of landslides</source>
         <translation>Anzahl der Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="221"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="225"/>
         <source>Total landslide area (m²)</source>
         <translation>Gesamtfläche der Rutschungen (m²)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="222"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="226"/>
         <source>Execution provider used</source>
         <translation>Verwendeter Ausführungsprovider</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="223"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="227"/>
         <source>Why this provider</source>
         <translation>Warum dieser Provider</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="226"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="230"/>
         <source>Detection time (s)</source>
         <translation>Erkennungsdauer (s)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="352"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="365"/>
         <source>landslide polygons</source>
         <translation>Rutschungspolygone</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="277"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="290"/>
         <source>probability raster</source>
         <translation>Wahrscheinlichkeitsraster</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="397"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="410"/>
         <source>Detection canceled; no output was written.</source>
         <translation>Erkennung abgebrochen; es wurde keine Ausgabe geschrieben.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="303"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="316"/>
         <source>{} landslides, {:.1f} {} in total, found in {:.1f} s (threshold {:g}, minimum area {:g} m²).</source>
         <translation>{} Rutschungen, insgesamt {:.1f} {}, gefunden in {:.1f} s (Schwellenwert {:g}, Mindestfläche {:g} m²).</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="422"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="441"/>
         <source>The mask layer holds no polygons: nothing will be searched.</source>
         <translation>Der Maskenlayer enthält keine Polygone: Es wird nichts durchsucht.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="185"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="189"/>
         <source>Test-time augmentation (4 or 8 model passes per tile: 3 to 8 times slower)</source>
         <translation>Test-Time-Augmentierung (4 oder 8 Modelldurchläufe je Kachel: 3- bis 8-mal langsamer)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="148"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="151"/>
         <source>CPU precision (auto: int8 on CPUs with VNNI or AMX if the model has an int8 copy)</source>
         <translation>CPU-Genauigkeit (auto: int8 auf CPUs mit VNNI oder AMX, wenn das Modell eine int8-Kopie hat)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="224"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="228"/>
         <source>Precision used</source>
         <translation>Verwendete Genauigkeit</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="225"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="229"/>
         <source>Why this precision</source>
         <translation>Warum diese Genauigkeit</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="430"/>
+        <source>The mask &apos;{}&apos; holds no polygons ({}). Give a polygon layer to search inside.</source>
+        <translation>Die Maske „{}“ enthält keine Polygone ({}). Geben Sie einen Polygonlayer an, innerhalb dessen gesucht werden soll.</translation>
     </message>
 </context>
 <context>
     <name>EvaluateAlgorithm</name>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="77"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="79"/>
         <source>Evaluate against inventory</source>
         <translation>Mit Inventar vergleichen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="80"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="82"/>
         <source>landslide,accuracy,iou,precision,recall,f1,validation,inventory</source>
         <translation>Rutschung,Genauigkeit,iou,Präzision,Trefferquote,f1,Validierung,Inventar</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="84"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="86"/>
         <source>Detected landslides (polygons or raster)</source>
         <translation>Erkannte Rutschungen (Polygone oder Raster)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="89"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="91"/>
         <source>Reference inventory (polygons or raster)</source>
         <translation>Referenzinventar (Polygone oder Raster)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="94"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="96"/>
         <source>Object match threshold (intersection over union)</source>
         <translation>Schwellenwert für Objektzuordnung (Intersection over Union)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="104"/>
-        <source>Pixel size when both inputs are polygons (map units)</source>
-        <translation>Pixelgröße, wenn beide Eingaben Polygone sind (Karteneinheiten)</translation>
-    </message>
-    <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="113"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="117"/>
         <source>Raster inputs: landslide where the value is at least</source>
         <translation>Rastereingaben: Rutschung, wo der Wert mindestens beträgt</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="121"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="125"/>
         <source>Metrics table</source>
         <translation>Kennzahlentabelle</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="159"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="164"/>
         <source>HTML report</source>
         <translation>HTML-Bericht</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="126"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="130"/>
         <source>HTML files (*.html)</source>
         <translation>HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="132"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="136"/>
         <source>Pixel IoU</source>
         <translation>Pixel-IoU</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="133"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="137"/>
         <source>Pixel precision</source>
         <translation>Pixel-Präzision</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="134"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="138"/>
         <source>Pixel recall</source>
         <translation>Pixel-Trefferquote</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="135"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="139"/>
         <source>Pixel F1</source>
         <translation>Pixel-F1</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="136"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="140"/>
         <source>Object precision</source>
         <translation>Objekt-Präzision</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="137"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="141"/>
         <source>Object recall</source>
         <translation>Objekt-Trefferquote</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="138"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="142"/>
         <source>Object F1</source>
         <translation>Objekt-F1</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="150"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="155"/>
         <source>Could not open &apos;{}&apos; ({}) as a polygon layer or a raster.</source>
         <translation>„{}“ ({}) ließ sich weder als Polygonlayer noch als Raster öffnen.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="160"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="354"/>
         <source>metrics table</source>
         <translation>Kennzahlentabelle</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="188"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="203"/>
         <source>Evaluation canceled; no output was written.</source>
         <translation>Auswertung abgebrochen; es wurde keine Ausgabe geschrieben.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="196"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="211"/>
         <source>Detected landslides</source>
         <translation>Erkannte Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="197"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="212"/>
         <source>Reference inventory</source>
         <translation>Referenzinventar</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="198"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="213"/>
         <source>Object match IoU threshold</source>
         <translation>IoU-Schwellenwert für Objektzuordnung</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="201"/>
-        <source>Pixel size (map units)</source>
-        <translation>Pixelgröße (Karteneinheiten)</translation>
-    </message>
-    <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="203"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="225"/>
         <source>Landslide detection accuracy</source>
         <translation>Genauigkeit der Rutschungserkennung</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="205"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="229"/>
         <source>Could not write the HTML report &apos;{}&apos;: {}</source>
         <translation>Der HTML-Bericht „{}“ konnte nicht geschrieben werden: {}</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="238"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="286"/>
         <source>&apos;{}&apos; ({}) holds no polygons: give landslide polygons or a landslide raster.</source>
         <translation>„{}“ ({}) enthält keine Polygone: Geben Sie Rutschungspolygone oder ein Rutschungsraster an.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="255"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="303"/>
         <source>Both inputs are polygons: set a pixel size above 0 to compare them on a grid.</source>
         <translation>Beide Eingaben sind Polygone: Setzen Sie eine Pixelgröße über 0, um sie auf einem Raster zu vergleichen.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="263"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="311"/>
         <source>Comparing the polygons at a pixel size of {} would need a {} x {} pixel grid. Increase the pixel size.</source>
         <translation>Der Vergleich der Polygone bei einer Pixelgröße von {} bräuchte ein Raster von {} x {} Pixeln. Vergrößern Sie die Pixelgröße.</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="106"/>
+        <source>Pixel size when both inputs are polygons (projected CRS units; metres if geographic)</source>
+        <translation>Pixelgröße, wenn beide Eingaben Polygone sind (Einheiten des projizierten KBS; Meter bei geographischem)</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="173"/>
+        <source>Both inputs are polygons: compared on a grid of {} pixels in {}.</source>
+        <translation>Beide Eingaben sind Polygone: verglichen auf einem Raster von {} Pixeln in {}.</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="216"/>
+        <source>Comparison grid</source>
+        <translation>Vergleichsraster</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="216"/>
+        <source>{} pixels in {}</source>
+        <translation>{} Pixel in {}</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="327"/>
+        <source>The comparison grid cannot be created in &apos;{}&apos; ({}). Check the free disk space.</source>
+        <translation>Das Vergleichsraster kann in „{}“ nicht angelegt werden ({}). Prüfen Sie den freien Speicherplatz.</translation>
     </message>
 </context>
 <context>
     <name>ExportTilesAlgorithm</name>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="50"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="53"/>
         <source>Export training tiles</source>
         <translation>Trainingskacheln exportieren</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="53"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="56"/>
         <source>landslide,training,tiles,labels,dataset,fine-tune</source>
         <translation>Rutschung,Training,Kacheln,Labels,Datensatz,Feinabstimmung</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="56"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="60"/>
         <source>Orthophoto</source>
         <translation>Orthofoto</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="57"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="61"/>
         <source>Landslide inventory</source>
         <translation>Rutschungsinventar</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="62"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="66"/>
         <source>Tile size (pixels)</source>
         <translation>Kachelgröße (Pixel)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="71"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="76"/>
         <source>Overlap (pixels)</source>
         <translation>Überlappung (Pixel)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="80"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="85"/>
         <source>Share of tiles without landslides to keep (0: none, 1: all)</source>
         <translation>Anteil der Kacheln ohne Rutschungen, der behalten wird (0: keine, 1: alle)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="91"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="96"/>
         <source>Bands to export (empty: all)</source>
         <translation>Zu exportierende Bänder (leer: alle)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="98"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="103"/>
         <source>Tile name prefix</source>
         <translation>Präfix der Kachelnamen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="99"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="104"/>
         <source>Random seed for choosing tiles without landslides</source>
         <translation>Zufallsstartwert für die Auswahl der Kacheln ohne Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="109"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="114"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="112"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="117"/>
         <source>Tile pairs written</source>
         <translation>Geschriebene Kachelpaare</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="113"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="118"/>
         <source>Tiles with landslides</source>
         <translation>Kacheln mit Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="114"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="119"/>
         <source>Tiles without landslides</source>
         <translation>Kacheln ohne Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="126"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="147"/>
         <source>Choose an output folder for the tiles.</source>
         <translation>Wählen Sie einen Ausgabeordner für die Kacheln.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="129"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="150"/>
         <source>The tile name prefix &apos;{}&apos; must not contain &apos;/&apos;.</source>
         <translation>Das Präfix der Kachelnamen „{}“ darf kein „/“ enthalten.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="140"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="161"/>
         <source>{} inventory polygons</source>
         <translation>{} Inventarpolygone</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="161"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="182"/>
         <source>{} tile pairs ({} with landslides, {} without) in {}</source>
         <translation>{} Kachelpaare ({} mit Rutschungen, {} ohne) in {}</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="139"/>
+        <source>The inventory &apos;{}&apos; holds {}, not landslide polygons. Give a polygon layer (points, lines or a table cannot be burnt into label tiles).</source>
+        <translation>Das Inventar „{}“ enthält {}, keine Rutschungspolygone. Geben Sie einen Polygonlayer an (Punkte, Linien oder eine Tabelle lassen sich nicht in Label-Kacheln einbrennen).</translation>
     </message>
 </context>
 <context>
