@@ -675,6 +675,8 @@ class Bench:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sysinfo.MAX_WAIT_S = args.max_wait
+    if args.device == "cuda":
+        devices_to_measure("cuda")  # stops here, with the reason, where CUDA does not really run
     bench = Bench(args)
     system, load = bench.results["system"], bench.results["load_at_start"]
     print(
