@@ -203,6 +203,8 @@ def _range(values: list[float]) -> str:
 def _deepness_section(rows: list[dict[str, Any]]) -> list[str]:
     if rows and "skipped" in rows[0]:
         return [f"**Deepness side by side**: skipped: {rows[0]['skipped']}."]
+    if rows and "ours" not in rows[0]:  # results before 2026-12-01: a stated reference, no peer run
+        return ["**Deepness peer comparison**: an older format (stated reference): see the JSON."]
     table = []
     for row in rows:
         for key in ("deepness", "ours"):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -536,14 +537,20 @@ class Bench:
                     for stale in out.glob(f"{label}-{side}.gpkg*"):
                         stale.unlink()
                     load = sysinfo.wait_quiet()
-                    if side == "deepness":
-                        rec = run_peer(raster, model512, self.args.threads, gpkg, self.args.cpus)
-                        if inventory is not None:
-                            rec["accuracy"] = score_deepness(Path(rec["mask"]), inventory)
-                    else:
-                        rec = run_ours(raster, model, self.args.threads, gpkg, "auto", self.args.cpus)
-                        if inventory is not None:
-                            rec["accuracy"] = score_ours(gpkg, inventory)
+                    try:
+                        if side == "deepness":
+                            rec = run_peer(raster, model512, self.args.threads, gpkg, self.args.cpus)
+                            if inventory is not None:
+                                rec["accuracy"] = score_deepness(Path(rec["mask"]), inventory)
+                        else:
+                            rec = run_ours(raster, model, self.args.threads, gpkg, "auto", self.args.cpus)
+                            if inventory is not None:
+                                rec["accuracy"] = score_ours(gpkg, inventory)
+                    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                        note = f"deepness part: {side} on {label}, round {round_ + 1} failed: {exc}"
+                        print("  " + note[:2000], flush=True)
+                        self.results["notes"].append(note[:2000])
+                        continue
                     rec.update({"raster": label, "round": round_ + 1, "load_before": load})
                     runs.setdefault((label, side), []).append(rec)
                     iou = rec.get("accuracy", {}).get("iou")
@@ -558,12 +565,19 @@ class Bench:
                     )
         rows = []
         for label, _raster in rasters:
-            peer, ours = runs[(label, "deepness")], runs[(label, "ours")]
+            peer, ours = runs.get((label, "deepness"), []), runs.get((label, "ours"), [])
+            if not peer or not ours:
+                continue  # a side failed every round (the notes say why)
             row = {"raster": label, "deepness": _median_side(peer), "ours": _median_side(ours)}
             row["ratio"] = round(row["deepness"]["detection_s"] / row["ours"]["detection_s"], 3)
             row["ratio_process"] = round(row["deepness"]["process_wall_s"] / row["ours"]["process_wall_s"], 3)
             # per round, the two runs next to each other
-            row["ratio_rounds"] = [round(d["detection_s"] / o["detection_s"], 3) for d, o in zip(peer, ours)]
+            ours_by_round = {o["round"]: o for o in ours}
+            row["ratio_rounds"] = [
+                round(d["detection_s"] / ours_by_round[d["round"]]["detection_s"], 3)
+                for d in peer
+                if d["round"] in ours_by_round
+            ]
             row["runs"] = {"deepness": peer, "ours": ours}
             rows.append(row)
             print(
@@ -588,8 +602,12 @@ class Bench:
                     note = f"deepness part: {item} skipped ({path} not found)"
                     print("  " + note, flush=True)
                     self.results["notes"].append(note)
-            else:
+            elif Path(item).is_file():
                 found.append((Path(item).stem, Path(item)))
+            else:
+                note = f"deepness part: {item} skipped (no such raster)"
+                print("  " + note, flush=True)
+                self.results["notes"].append(note)
         return found
 
     def part_ablations(self) -> None:
