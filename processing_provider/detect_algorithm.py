@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
@@ -27,18 +25,21 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsRasterLayer,
+    QgsWkbTypes,
 )
 
-from ..core.atomic import remove_with_sidecars
+from ..core.atomic import AtomicOutputs, work_folder
 from ..core.engine import DetectionOptions, DetectionResult, run_detection
 from ..core.errors import DetectionCanceled, DetectionError
+from ..core.memory import MAX_TILE
 from ..core.precision import PRECISIONS as PRECISION_CHOICES
 from .algorithm_base import LandslidesAlgorithm
-from .ogr_io import check_writable_destination, gpkg_features, gpkg_schema, write_polygons_gpkg
+from .destinations import StagedDestination, check_writable_destination, write_staged_sink
+from .ogr_io import gpkg_features, gpkg_schema, write_polygons_gpkg
 from .paths import DEFAULT_MODEL_PATH
+from .raster_input import RasterFileParameter, RasterInput, band_list, raster_input, tile_size_problem
 from .result_fields import output_feature, output_fields
+from .run_guard import guarded
 from .styles import attach_stylers
 
 DEVICES = ["auto", "cuda", "cpu"]
@@ -83,7 +84,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         return self.tr("landslide,deep learning,segmentation,onnx,orthophoto,da-u-net").split(",")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Orthophoto")))
+        # A raster file is checked with GDAL only: loading it as a layer writes statistics next to it.
+        self.addParameter(RasterFileParameter(self.INPUT, self.tr("Orthophoto")))
         self.addParameter(
             QgsProcessingParameterFile(
                 self.MODEL,
@@ -167,6 +169,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 defaultValue=None,
                 optional=True,
                 minValue=16,
+                maxValue=MAX_TILE,
             ),
             QgsProcessingParameterNumber(
                 self.OVERLAP,
@@ -238,9 +241,9 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         return self.parameterAsDouble(parameters, key, context)
 
     def _options(
-        self, parameters: dict[str, Any], context: QgsProcessingContext, raster: QgsRasterLayer
+        self, parameters: dict[str, Any], context: QgsProcessingContext, raster: RasterInput
     ) -> DetectionOptions:
-        bands = self.parameterAsInts(parameters, self.BANDS, context) if parameters.get(self.BANDS) else None
+        bands = band_list(parameters, self.BANDS)  # BANDS=3,2,1 or a repeated BANDS
         extent = None
         if parameters.get(self.EXTENT) not in (None, ""):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, raster.crs())
@@ -262,13 +265,22 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
             simplify_tolerance=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
         )
 
+    def checkParameterValues(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        problem = tile_size_problem(parameters, self.TILE_SIZE, MAX_TILE)
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
+
     # --- run -------------------------------------------------------------------------------------
 
+    @guarded
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        raster = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        raster_path = self.gdal_raster_source(raster, parameters.get(self.INPUT))
+        raster = raster_input(self, parameters, self.INPUT, context)  # a file is not loaded as a layer
+        raster_path = raster.path
         model_path = self.parameterAsFile(parameters, self.MODEL, context) or str(DEFAULT_MODEL_PATH)
         options = self._options(parameters, context, raster)
         probability_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context) or None
@@ -277,18 +289,28 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         if probability_path:
             check_writable_destination(probability_path, self.tr("probability raster"))
 
-        with tempfile.TemporaryDirectory(prefix="landslides_") as work:
-            if parameters.get(self.MASK) not in (None, ""):
-                options.mask_path = self._write_mask(parameters, context, raster.crs(), work, feedback)
-            polygons_path = os.path.join(work, "landslides.gpkg")
-            result = self._detect(raster_path, model_path, polygons_path, probability_path, options, feedback)
-            try:
-                dest_id = self._copy_to_sink(parameters, context, polygons_path, raster.crs())
-            except BaseException:
-                # The polygons are the main result: without them the probability raster is a partial output.
-                if probability_path:
-                    remove_with_sidecars(probability_path)
-                raise
+        # Both outputs are written into staging folders (their paths locked against a concurrent run)
+        # and committed together at the end: a failure anywhere changes no existing file.
+        try:
+            with AtomicOutputs() as outputs, work_folder("detect") as work:
+                polygons_destination = StagedDestination(parameters.get(self.OUTPUT), outputs)
+                staged_probability = outputs.temp_for(probability_path) if probability_path else None
+                if parameters.get(self.MASK) not in (None, ""):
+                    options.mask_path = self._write_mask(parameters, context, raster.crs(), work, feedback)
+                polygons_path = os.path.join(work, "landslides.gpkg")
+                result = self._detect(
+                    raster_path, model_path, polygons_path, staged_probability, options, feedback
+                )
+                dest_id = self._copy_to_sink(
+                    parameters, context, polygons_path, raster.crs(), polygons_destination
+                )
+                if feedback.isCanceled():
+                    raise DetectionCanceled()
+                outputs.commit()
+        except DetectionCanceled as error:
+            raise QgsProcessingException(self.tr("Detection canceled; no output was written.")) from error
+        except DetectionError as error:
+            raise QgsProcessingException(str(error)) from error
 
         area_units = "m²" if getattr(result, "area_units", "m2") == "m2" else result.area_units
         feedback.pushInfo(
@@ -332,17 +354,26 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         context: QgsProcessingContext,
         polygons_path: str,
         crs: QgsCoordinateReferenceSystem,
+        destination: StagedDestination,
     ) -> str:
         core_fields, wkb_type = gpkg_schema(polygons_path)
         fields = output_fields(core_fields)  # one identifier (fid), rounded numbers
-        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb_type, crs)
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        for core_feature in gpkg_features(polygons_path, core_fields, wkb_type):
-            feature = output_feature(core_feature, fields)
-            if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
-                raise QgsProcessingException(self.writeFeatureError(sink, parameters, self.OUTPUT))
-        return dest_id
+        features = (
+            output_feature(core_feature, fields)
+            for core_feature in gpkg_features(polygons_path, core_fields, wkb_type)
+        )
+        return write_staged_sink(
+            self,
+            parameters,
+            self.OUTPUT,
+            context,
+            destination,
+            fields,
+            wkb_type,
+            crs,
+            features,
+            self.tr("landslide polygons"),
+        )
 
     def _detect(
         self,
@@ -395,6 +426,12 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         source = self.parameterAsSource(parameters, self.MASK, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.MASK))
+        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+            raise QgsProcessingException(
+                self.tr(
+                    "The mask '{}' holds no polygons ({}). Give a polygon layer to search inside."
+                ).format(source.sourceName(), QgsWkbTypes.displayString(source.wkbType()))
+            )
         request = QgsFeatureRequest().setNoAttributes()
         if raster_crs.isValid() and source.sourceCrs().isValid():
             request.setDestinationCrs(raster_crs, context.transformContext())

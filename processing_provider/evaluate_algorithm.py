@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from typing import Any
 
 from osgeo import gdal
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsMapLayer,
@@ -26,18 +25,22 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterMapLayer,
     QgsProcessingParameterNumber,
     QgsRectangle,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
+from ..core.atomic import AtomicOutputs, work_folder
 from ..core.errors import DetectionCanceled, DetectionError
 from ..core.metrics import evaluate
+from ..core.raster_io import recorded_gdal_errors
 from ..core.report import write_html_report
 from .algorithm_base import LandslidesAlgorithm
-from .ogr_io import check_writable_destination, write_polygons_gpkg
+from .destinations import StagedDestination, check_writable_destination, write_staged_sink
+from .ogr_io import write_polygons_gpkg
+from .raster_input import LayerFileParameter, RasterInput, raster_input, unloaded_raster_path
+from .run_guard import guarded
 
 MAX_GRID_PIXELS = 2_000_000_000  # comparison grid for two polygon layers (Byte, tiled, mostly sparse)
 
@@ -81,12 +84,12 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         layer_types = [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeRaster]
         self.addParameter(
-            QgsProcessingParameterMapLayer(
+            LayerFileParameter(
                 self.PREDICTION, self.tr("Detected landslides (polygons or raster)"), types=layer_types
             )
         )
         self.addParameter(
-            QgsProcessingParameterMapLayer(
+            LayerFileParameter(
                 self.INVENTORY, self.tr("Reference inventory (polygons or raster)"), types=layer_types
             )
         )
@@ -103,7 +106,9 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.PIXEL_SIZE,
-                self.tr("Pixel size when both inputs are polygons (map units)"),
+                self.tr(
+                    "Pixel size when both inputs are polygons (projected CRS units; metres if geographic)"
+                ),
                 type=QgsProcessingParameterNumber.Double,
                 defaultValue=0.5,
                 minValue=0.0,
@@ -139,11 +144,12 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
         for key, description in descriptions.items():
             self.addOutput(QgsProcessingOutputNumber(key, description))
 
+    @guarded
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        prediction = self.parameterAsLayer(parameters, self.PREDICTION, context)
-        inventory = self.parameterAsLayer(parameters, self.INVENTORY, context)
+        prediction = self._input_layer(parameters, self.PREDICTION, context)
+        inventory = self._input_layer(parameters, self.INVENTORY, context)
         for layer, key in ((prediction, self.PREDICTION), (inventory, self.INVENTORY)):
             if layer is None or not layer.isValid():
                 raise QgsProcessingException(
@@ -160,12 +166,22 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
 
         # The comparison grid is a raster side's; vectors are reprojected (by QGIS) into its CRS.
         grid_layer = next((layer for layer in (prediction, inventory) if self._is_raster(layer)), None)
-        target_crs = grid_layer.crs() if grid_layer is not None else inventory.crs()
-        with tempfile.TemporaryDirectory(prefix="landslides_eval_") as work:
+        if grid_layer is not None:
+            target_crs = grid_layer.crs()
+        else:
+            target_crs = self._projected_crs(prediction, inventory, context)
+            feedback.pushInfo(
+                self.tr("Both inputs are polygons: compared on a grid of {} pixels in {}.").format(
+                    pixel_size, target_crs.userFriendlyIdentifier()
+                )
+            )
+        with work_folder("evaluate") as work:
             extent = QgsRectangle()
             paths = {}
             for layer, key in ((prediction, self.PREDICTION), (inventory, self.INVENTORY)):
-                if self._is_raster(layer):
+                if isinstance(layer, RasterInput):
+                    paths[key] = layer.path
+                elif self._is_raster(layer):
                     paths[key] = self.gdal_raster_source(layer, parameters.get(key))
                 else:
                     paths[key] = self._export_polygons(parameters, key, context, target_crs, work, extent)
@@ -197,19 +213,26 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
             self.tr("Object match IoU threshold"): iou_threshold,
         }
         if grid_layer is None:
-            details[self.tr("Pixel size (map units)")] = pixel_size
+            details[self.tr("Comparison grid")] = self.tr("{} pixels in {}").format(
+                pixel_size, target_crs.userFriendlyIdentifier()
+            )
+        # The report and the table are staged and committed together (a failure changes neither).
         try:
-            write_html_report(report_path, metrics, self.tr("Landslide detection accuracy"), details)
-        except OSError as error:
-            raise QgsProcessingException(
-                self.tr("Could not write the HTML report '{}': {}").format(report_path, error)
-            ) from error
-        try:
-            dest_id = self._write_table(parameters, context, metrics)
-        except BaseException:
-            if os.path.exists(report_path):
-                os.remove(report_path)
-            raise
+            with AtomicOutputs() as outputs:
+                table = StagedDestination(parameters.get(self.OUTPUT), outputs)
+                staged_report = outputs.temp_for(report_path)
+                try:
+                    write_html_report(
+                        staged_report, metrics, self.tr("Landslide detection accuracy"), details
+                    )
+                except OSError as error:
+                    raise QgsProcessingException(
+                        self.tr("Could not write the HTML report '{}': {}").format(report_path, error)
+                    ) from error
+                dest_id = self._write_table(parameters, context, metrics, table)
+                outputs.commit()
+        except DetectionError as error:
+            raise QgsProcessingException(str(error)) from error
 
         for key, name in METRIC_OUTPUTS.items():
             feedback.pushInfo(f"{key}: {metrics[name]:.4f}")
@@ -217,9 +240,35 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
         results.update({key: float(metrics[name]) for key, name in METRIC_OUTPUTS.items()})
         return results
 
+    def _input_layer(
+        self, parameters: dict[str, Any], key: str, context: QgsProcessingContext
+    ) -> QgsMapLayer | RasterInput | None:
+        """A raster file as a RasterInput (never loaded as a layer), anything else as a layer."""
+        if unloaded_raster_path(parameters.get(key), context) is not None:
+            return raster_input(self, parameters, key, context)
+        return self.parameterAsLayer(parameters, key, context)
+
     @staticmethod
-    def _is_raster(layer: QgsMapLayer) -> bool:
-        return layer.type() == QgsMapLayerType.RasterLayer
+    def _is_raster(layer: QgsMapLayer | RasterInput) -> bool:
+        return isinstance(layer, RasterInput) or layer.type() == QgsMapLayerType.RasterLayer
+
+    def _projected_crs(
+        self, prediction: QgsMapLayer, inventory: QgsMapLayer, context: QgsProcessingContext
+    ) -> QgsCoordinateReferenceSystem:
+        """The CRS of the grid for two polygon layers: the prediction's if projected, else the
+        inventory's if projected, else (both geographic) the UTM zone of the prediction, so that
+        PIXEL_SIZE is a length on the ground (0.5 would otherwise be half a degree)."""
+        for layer in (prediction, inventory):
+            if layer.crs().isValid() and not layer.crs().isGeographic():
+                return layer.crs()
+        layer = prediction if prediction.crs().isValid() else inventory
+        if not layer.crs().isValid():
+            return inventory.crs()  # no CRS at all: map units, as given
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        transform = QgsCoordinateTransform(layer.crs(), wgs84, context.transformContext())
+        centre = transform.transform(layer.extent().center())
+        zone = min(60, max(1, int((centre.x() + 180.0) // 6.0) + 1))
+        return QgsCoordinateReferenceSystem(f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}")
 
     def _export_polygons(
         self,
@@ -265,28 +314,52 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
                     "Increase the pixel size."
                 ).format(pixel_size, cols, rows)
             )
-        dataset = gdal.GetDriverByName("GTiff").Create(
-            path, cols, rows, 1, gdal.GDT_Byte, options=["TILED=YES", "COMPRESS=DEFLATE", "SPARSE_OK=TRUE"]
-        )
+        with recorded_gdal_errors() as errors:
+            dataset = gdal.GetDriverByName("GTiff").Create(
+                path,
+                cols,
+                rows,
+                1,
+                gdal.GDT_Byte,
+                options=["TILED=YES", "COMPRESS=DEFLATE", "SPARSE_OK=TRUE"],
+            )
+        if dataset is None:
+            raise QgsProcessingException(
+                self.tr(
+                    "The comparison grid cannot be created in '{}' ({}). Check the free disk space."
+                ).format(path, errors.summary())
+            )
         dataset.SetGeoTransform((extent.xMinimum(), pixel_size, 0.0, extent.yMaximum(), 0.0, -pixel_size))
         if crs.isValid():
             dataset.SetProjection(crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
         dataset = None
         return path
 
-    def _write_table(self, parameters: dict[str, Any], context: QgsProcessingContext, metrics: dict) -> str:
+    def _write_table(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        metrics: dict,
+        destination: StagedDestination,
+    ) -> str:
         fields = QgsFields()
         fields.append(QgsField("metric", QVariant.String))
         fields.append(QgsField("value", QVariant.Double))
-        sink, dest_id = self.parameterAsSink(
-            parameters, self.OUTPUT, context, fields, QgsWkbTypes.NoGeometry, QgsCoordinateReferenceSystem()
-        )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        features = []
         for name, value in metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 feature = QgsFeature(fields)
                 feature.setAttributes([name, float(value)])
-                if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
-                    raise QgsProcessingException(self.writeFeatureError(sink, parameters, self.OUTPUT))
-        return dest_id
+                features.append(feature)
+        return write_staged_sink(
+            self,
+            parameters,
+            self.OUTPUT,
+            context,
+            destination,
+            fields,
+            QgsWkbTypes.NoGeometry,
+            QgsCoordinateReferenceSystem(),
+            features,
+            self.tr("metrics table"),
+        )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from qgis.core import (
@@ -19,14 +18,18 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsWkbTypes,
 )
 
+from ..core.atomic import work_folder
 from ..core.errors import DetectionCanceled, DetectionError
+from ..core.memory import MAX_TILE
 from ..core.training_tiles import export_training_tiles
 from .algorithm_base import LandslidesAlgorithm
 from .ogr_io import write_polygons_gpkg
+from .raster_input import RasterFileParameter, band_list, raster_input, tile_size_problem
+from .run_guard import guarded
 
 
 class ExportTilesAlgorithm(LandslidesAlgorithm):
@@ -53,7 +56,8 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
         return self.tr("landslide,training,tiles,labels,dataset,fine-tune").split(",")
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Orthophoto")))
+        # A raster file is checked with GDAL only: loading it as a layer writes statistics next to it.
+        self.addParameter(RasterFileParameter(self.INPUT, self.tr("Orthophoto")))
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.INVENTORY, self.tr("Landslide inventory"), types=[QgsProcessing.TypeVectorPolygon]
@@ -66,6 +70,7 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
                 type=QgsProcessingParameterNumber.Integer,
                 defaultValue=512,
                 minValue=16,
+                maxValue=MAX_TILE,
             )
         )
         self.addParameter(
@@ -113,14 +118,30 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.POSITIVE_COUNT, self.tr("Tiles with landslides")))
         self.addOutput(QgsProcessingOutputNumber(self.NEGATIVE_COUNT, self.tr("Tiles without landslides")))
 
+    def checkParameterValues(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        problem = tile_size_problem(parameters, self.TILE_SIZE, MAX_TILE)
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
+
+    @guarded
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        raster = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        raster_path = self.gdal_raster_source(raster, parameters.get(self.INPUT))
+        raster = raster_input(self, parameters, self.INPUT, context)  # a file is not loaded as a layer
+        raster_path = raster.path
         source = self.parameterAsSource(parameters, self.INVENTORY, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, self.INVENTORY))
+        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+            raise QgsProcessingException(
+                self.tr(
+                    "The inventory '{}' holds {}, not landslide polygons. Give a polygon layer (points, "
+                    "lines or a table cannot be burnt into label tiles)."
+                ).format(source.sourceName(), QgsWkbTypes.displayString(source.wkbType()))
+            )
         out_dir = self.parameterAsFileOutput(parameters, self.OUTPUT_FOLDER, context)
         if not out_dir:
             raise QgsProcessingException(self.tr("Choose an output folder for the tiles."))
@@ -130,7 +151,7 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
                 self.tr("The tile name prefix '{}' must not contain '/'.").format(prefix)
             )
 
-        with tempfile.TemporaryDirectory(prefix="landslides_tiles_") as work:
+        with work_folder("tiles") as work:
             # QGIS reprojects the inventory (with the project's datum transformations) to the raster CRS.
             request = QgsFeatureRequest().setNoAttributes()
             if raster.crs().isValid() and source.sourceCrs().isValid():
@@ -145,7 +166,7 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
                     out_dir,
                     tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
                     overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
-                    bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
+                    bands=band_list(parameters, self.BANDS),  # BANDS=3,2,1 or a repeated BANDS
                     prefix=prefix,
                     negative_fraction=self.parameterAsDouble(parameters, self.NEGATIVE_FRACTION, context),
                     seed=self.parameterAsInt(parameters, self.SEED, context),

@@ -7,10 +7,7 @@ folder is removed, which Windows requires.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any
 
 from osgeo import ogr, osr
 from qgis.core import (
@@ -19,10 +16,7 @@ from qgis.core import (
     QgsField,
     QgsFields,
     QgsGeometry,
-    QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputLayerDefinition,
-    QgsProperty,
     QgsRectangle,
     QgsWkbTypes,
 )
@@ -33,8 +27,6 @@ _FIELD_TYPES = {
     ogr.OFTInteger64: QVariant.LongLong,
     ogr.OFTReal: QVariant.Double,
 }
-# Destinations that are not plain files (databases, memory layers): nothing to check up front.
-_NON_FILE_PREFIXES = ("memory:", "ogr:", "postgres:", "postgis:", "spatialite:", "mssql:", "oracle:", "hana:")
 
 
 def _tr(text: str) -> str:
@@ -123,45 +115,3 @@ def write_polygons_gpkg(
         layer = None
         dataset = None
     return count
-
-
-def destination_path(value: Any) -> str | None:
-    """The file an output parameter value names, or None for temporary, memory and database outputs."""
-    if isinstance(value, QgsProcessingOutputLayerDefinition):
-        value = value.sink
-    if isinstance(value, QgsProperty):
-        if value.propertyType() != QgsProperty.StaticProperty:
-            return None
-        value = value.staticValue()
-    if not isinstance(value, str) or not value or value == QgsProcessing.TEMPORARY_OUTPUT:
-        return None
-    if value.lower().startswith(_NON_FILE_PREFIXES):
-        return None
-    return value.split("|", 1)[0]
-
-
-def check_writable_destination(value: Any, what: str) -> None:
-    """Raise a helpful QgsProcessingException when the output file ``value`` cannot be created."""
-    path = destination_path(value)
-    if path is None:
-        return
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise QgsProcessingException(
-            _tr(
-                "Cannot write the {} to '{}': the folder '{}' does not exist. "
-                "Create it or choose another output path."
-            ).format(what, path, folder)
-        )
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise QgsProcessingException(
-            _tr(
-                "Cannot write the {} to '{}': permission denied. "
-                "Choose an output path in a folder you can write to."
-            ).format(what, path)
-        )
-    if target.is_dir():
-        raise QgsProcessingException(
-            _tr("Cannot write the {} to '{}': it is a folder. Give a file name.").format(what, path)
-        )

@@ -351,3 +351,46 @@ def test_default_model_is_the_shipped_one(tmp_path: Path, squares_raster: Path) 
         result = run_detect(parameters)
         assert result["POLYGON_COUNT"] >= 0
         assert (tmp_path / "out.gpkg").is_file()
+
+
+# --- outputs staged and committed together (issue 11) -----------------------------------------------
+
+
+def test_a_layer_added_to_an_existing_geopackage_keeps_its_other_layers(
+    tmp_path: Path, squares_raster: Path, tiny_model_files: TinyModels
+) -> None:
+    database = rasters.write_polygons(tmp_path / "project.gpkg", [rasters.pixel_rect_wkt(0, 0, 2, 2)])
+    uri = f"ogr:dbname='{database}' table=\"landslides\" (geom)"
+    result = run_detect(
+        {"INPUT": str(squares_raster), "MODEL": str(tiny_model_files.brightness), "OUTPUT": uri}
+    )
+    assert result["OUTPUT"] == f"{database}|layername=landslides"
+    dataset = ogr.Open(str(database))
+    layers = {dataset.GetLayer(i).GetName(): dataset.GetLayer(i).GetFeatureCount() for i in range(2)}
+    dataset = None
+    assert layers == {"inventory": 1, "landslides": 2}
+    assert files_in(tmp_path) == {"squares.tif", "project.gpkg"}
+
+
+@pytest.mark.parametrize("extension", [".gpkg", ".shp", ".geojson"])
+def test_loaded_layers_are_the_final_files_not_the_staged_ones(
+    tmp_path: Path, squares_raster: Path, tiny_model_files: TinyModels, extension: str
+) -> None:
+    project = QgsProject()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    target = tmp_path / f"landslides{extension}"
+    result = processing.run(
+        "landslides:detect",
+        {
+            "INPUT": str(squares_raster),
+            "MODEL": str(tiny_model_files.brightness),
+            "OUTPUT": QgsProcessingOutputLayerDefinition(str(target), project),
+        },
+        context=context,
+    )
+    assert result["OUTPUT"] == str(target)
+    assert list(context.layersToLoadOnCompletion()) == [str(target)]
+    layer = QgsVectorLayer(str(target), "landslides", "ogr")
+    assert layer.isValid() and layer.featureCount() == 2
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

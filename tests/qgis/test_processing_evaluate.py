@@ -120,3 +120,46 @@ def test_points_are_rejected_and_nothing_is_written(tmp_path: Path, reference: P
         run_evaluate(tmp_path, points, reference)
     assert not (tmp_path / "report.html").exists()
     assert not (tmp_path / "metrics.gpkg").exists()
+
+
+def _to_wgs84(wkt: str) -> str:
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsGeometry, QgsProject
+
+    geometry = QgsGeometry.fromWkt(wkt)
+    geometry.transform(
+        QgsCoordinateTransform(
+            QgsCoordinateReferenceSystem(f"EPSG:{rasters.EPSG}"),
+            QgsCoordinateReferenceSystem("EPSG:4326"),
+            QgsProject.instance(),
+        )
+    )
+    return geometry.asWkt(12)
+
+
+@pytest.mark.parametrize("geographic", ["inventory", "both"])
+def test_geographic_polygons_are_compared_on_a_metric_grid(
+    tmp_path: Path, prediction_polygons: Path, geographic: str
+) -> None:
+    """PIXEL_SIZE 0.5 is half a metre, not half a degree, when an input is in EPSG:4326 (issue 11)."""
+    inventory = rasters.write_polygons(
+        tmp_path / "inventory_wgs84.gpkg",
+        [_to_wgs84(rasters.pixel_rect_wkt(*r)) for r in REFERENCE],
+        epsg=4326,
+    )
+    prediction = prediction_polygons
+    if geographic == "both":
+        prediction = rasters.write_polygons(
+            tmp_path / "prediction_wgs84.gpkg",
+            [_to_wgs84(rasters.pixel_rect_wkt(*r)) for r in PREDICTION],
+            epsg=4326,
+            layer_name="landslides",
+        )
+    result = run_evaluate(tmp_path, prediction, inventory)
+    # Both in WGS 84: rasterised in the UTM zone (47N), whose 0.5 m grid need not match the
+    # original pixels exactly; a projected prediction gives its own grid back exactly.
+    tolerance = 1e-9 if geographic == "inventory" else 0.03
+    for key, value in EXPECTED_PIXEL.items():
+        assert result[key] == pytest.approx(value, abs=tolerance), key
+    assert result["OBJ_RECALL"] == pytest.approx(1 / 3)
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "32647" in report  # the grid's CRS is named in the report
