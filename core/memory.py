@@ -22,13 +22,28 @@ DEFAULT_ACTIVATION_BYTES = 600  # a model whose width is not recorded
 GB = 1024**3
 
 
+def _cgroup_headroom() -> int | None:
+    """Bytes left under a cgroup v2 memory limit (containers), None without a limit."""
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as handle:
+            limit = handle.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as handle:
+            current = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+    return None if limit == "max" else max(0, int(limit) - current)
+
+
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux MemAvailable), None when unknown."""
+    """Bytes of memory available to a new allocation (Linux MemAvailable, or less under a container's
+    memory limit), None when unknown."""
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    available = int(line.split()[1]) * 1024
+                    headroom = _cgroup_headroom()
+                    return available if headroom is None else min(available, headroom)
     except (OSError, ValueError, IndexError):
         pass
     if sys.platform == "win32":
