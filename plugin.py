@@ -7,6 +7,7 @@ Everything added here is removed again in :meth:`unload`.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,10 @@ class LandslideDetectorPlugin:
             self.provider = None
         remove_translator(self.translator)
         self.translator = None
+        # Collect what the dock left behind now, in the main thread: Python may otherwise collect
+        # it later from whichever thread allocates, e.g. a background detection's worker, and Qt
+        # objects must be deleted in the thread they live in.
+        gc.collect()
 
     # --- dock ---------------------------------------------------------------------------------------
     def ensure_dock(self) -> Any:

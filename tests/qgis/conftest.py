@@ -49,12 +49,21 @@ def english_interface(qgis_app):
 
 @pytest.fixture(autouse=True)
 def fresh_dock_settings(qgis_app):
-    """Every test starts with the dock's defaults: nothing it remembers leaks into the next test."""
+    """Every test starts with the dock's defaults: nothing it remembers leaks into the next test.
+
+    Afterwards the test's Qt and Python garbage goes in the main thread: a later collection could
+    run in a worker thread (a background detection) and delete Qt objects from there.
+    """
+    import gc
+
     from landslide_detector.ui.settings import DockSettings
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
 
     DockSettings().clear()
     yield
     DockSettings().clear()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    gc.collect()
 
 
 # --- Processing ---------------------------------------------------------------------------------
