@@ -154,6 +154,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 options=PRECISIONS,
                 defaultValue=PRECISIONS[0],
                 usesStaticStrings=True,
+                # Optional: model-builder graphs saved before it existed run on (missing = auto).
+                optional=True,
             ),
             QgsProcessingParameterNumber(
                 self.THREADS,

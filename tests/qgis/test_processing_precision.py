@@ -73,3 +73,24 @@ def test_precision_is_an_advanced_choice() -> None:
     assert parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced
     assert parameter.options() == ["auto", "float32", "int8"]
     assert parameter.defaultValue() == "auto"
+    assert parameter.flags() & QgsProcessingParameterDefinition.FlagOptional  # missing means auto
+
+
+def test_graphs_saved_before_precision_existed_still_validate(tmp_path: Path) -> None:
+    import re
+
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    shipped = Path(__file__).resolve().parents[2] / "resources" / "detect_and_evaluate.model3"
+    text = shipped.read_text(encoding="utf-8")
+    # The detect step's PRECISION value removed: a graph saved by an earlier version of the plugin.
+    older, removed = re.subn(
+        r'\s*<Option type="List" name="PRECISION">.*?</Option>\s*</Option>', "", text, flags=re.S
+    )
+    assert removed == 1
+    (tmp_path / "older.model3").write_text(older, encoding="utf-8")
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(tmp_path / "older.model3"))
+    assert "PRECISION" not in model.childAlgorithm("detect").parameterSources()
+    ok, errors = model.validate()
+    assert ok, errors
