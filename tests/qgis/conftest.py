@@ -30,25 +30,52 @@ QGIS_PROCESS = shutil.which("qgis_process.bin") or "qgis_process.bin"
 
 
 # --- settings and language -----------------------------------------------------------------------
+# pytest-qgis keeps QGIS's settings in <repo>/.qgis-settings, shared by every test session run in
+# this tree at the same time: the tests neither write QGIS's language there nor share the dock's
+# remembered settings with another session.
+
+
+def interface_language(patch: pytest.MonkeyPatch, locale: str) -> None:
+    """Make the plugin see ``locale`` as QGIS's interface language (what Settings ▸ Options sets)."""
+    from landslide_detector.processing_provider import algorithm_base
+    from landslide_detector.ui import i18n
+
+    patch.setattr(i18n, "user_locale", lambda: locale)
+    patch.setattr(algorithm_base, "qgis_locale", lambda: locale)
+
+
+REAL_LOCALE_LOOKUPS: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="session", autouse=True)
 def english_interface(qgis_app):
-    """The QGIS interface language for the session: English, whatever the machine's locale.
+    """English for the session, whatever the machine's locale. Tests check states, not words, where
+    they can; the ones that read the dock's texts expect the untranslated ones. German runs on purpose
+    in ``test_translation.py`` and ``test_dock_layout.py``."""
+    from landslide_detector.processing_provider import algorithm_base
+    from landslide_detector.ui import i18n
 
-    Tests check states, not words, where they can; the ones that read the dock's texts expect the
-    untranslated ones. ``tests/qgis/test_translation.py`` runs the dock in German on purpose.
-    """
-    from qgis.core import QgsSettings
-
-    settings = QgsSettings()
-    settings.setValue("locale/overrideFlag", True)
-    settings.setValue("locale/userLocale", "en_US")
+    REAL_LOCALE_LOOKUPS.update(user_locale=i18n.user_locale, qgis_locale=algorithm_base.qgis_locale)
+    patch = pytest.MonkeyPatch()
+    interface_language(patch, "en_US")
     yield
+    patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_dock_settings(qgis_app):
+    """The dock remembers its settings under a group of this session's own."""
+    from landslide_detector.ui import settings
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(settings, "GROUP", f"landslide_detector_tests/{os.getpid()}/dock")
+    yield
+    settings.DockSettings().clear()
+    patch.undo()
 
 
 @pytest.fixture(autouse=True)
-def fresh_dock_settings(qgis_app):
+def fresh_dock_settings(private_dock_settings):
     """Every test starts with the dock's defaults: nothing it remembers leaks into the next test.
 
     Afterwards the test's Qt and Python garbage goes in the main thread: a later collection could

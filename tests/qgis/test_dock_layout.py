@@ -49,13 +49,12 @@ def overflow(dock) -> list[str]:
 
 
 @pytest.fixture(params=["en", "de"])
-def language(request):
+def language(request, monkeypatch):
     """The dock in English and in German (longer words), through the plugin's own translator."""
-    from qgis.core import QgsSettings
+    from tests.qgis.conftest import interface_language
 
-    QgsSettings().setValue("locale/userLocale", "de_DE" if request.param == "de" else "en_US")
-    yield request.param
-    QgsSettings().setValue("locale/userLocale", "en_US")
+    interface_language(monkeypatch, "de_DE" if request.param == "de" else "en_US")
+    return request.param
 
 
 def test_long_texts_never_widen_the_dock(

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsSettings
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 
 from tests.fixtures import rasters
@@ -108,10 +108,20 @@ def test_translation_files_by_locale() -> None:
     assert qm_file("en_US") is None and qm_file("") is None  # English is the source
 
 
+def test_the_interface_language_is_qgis_own() -> None:
+    """The plugin follows QGIS's interface language (Settings ▸ Options ▸ General), which the other
+    tests replace so that they never write it into the settings concurrent sessions share."""
+    from tests.qgis.conftest import REAL_LOCALE_LOOKUPS
+
+    assert REAL_LOCALE_LOOKUPS["user_locale"]() == QgsApplication.locale()
+    assert REAL_LOCALE_LOOKUPS["qgis_locale"]() == QgsApplication.locale()
+
+
 @pytest.fixture
-def german(qgis_iface, qgis_new_project):
-    settings = QgsSettings()
-    settings.setValue("locale/userLocale", "de_DE")
+def german(qgis_iface, qgis_new_project, monkeypatch):
+    from tests.qgis.conftest import interface_language
+
+    interface_language(monkeypatch, "de_DE")
     import landslide_detector
 
     plugin = landslide_detector.classFactory(qgis_iface)
@@ -119,7 +129,6 @@ def german(qgis_iface, qgis_new_project):
     yield plugin
     plugin.unload()
     QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
-    settings.setValue("locale/userLocale", "en_US")
 
 
 def test_the_plugin_speaks_the_users_language(german, qgis_iface, qtbot, tmp_path: Path, tiny_model_files):
