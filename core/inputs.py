@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Input preparation for the engine: value scaling, valid-pixel rules, early checks, resampling."""
+"""Input preparation for the engine: value scaling, early checks, resampling (valid pixels:
+:mod:`core.valid_pixels`)."""
 
 from __future__ import annotations
 
@@ -134,35 +135,6 @@ def value_scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings:
         bool((lo <= 0).all() and (hi >= 255).all())
     )
     return Scaling(scale, offset, float(info.nodata_fill), clip=not full_byte)
-
-
-@dataclass
-class Validity:
-    """How to tell valid pixels: per-band nodata values, a per-dataset mask (alpha/.msk), NaN."""
-
-    nodata: list[float | None]
-    dataset_mask_band: int | None  # 1-based band whose GetMaskBand() is the shared mask
-    check_nan: bool
-
-    @property
-    def trivial(self) -> bool:
-        return self.dataset_mask_band is None and not self.check_nan and all(v is None for v in self.nodata)
-
-
-def validity_rules(ds: gdal.Dataset, bands: list[int]) -> Validity:
-    nodata: list[float | None] = []
-    dataset_mask = None
-    check_nan = False
-    for b in bands:
-        band = ds.GetRasterBand(b)
-        flags = band.GetMaskFlags()
-        value = band.GetNoDataValue() if flags & gdal.GMF_NODATA else None
-        nodata.append(value)
-        if flags & gdal.GMF_PER_DATASET and dataset_mask is None:
-            dataset_mask = b
-        if band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64):
-            check_nan = True
-    return Validity(nodata, dataset_mask, check_nan)
 
 
 def check_bands(ds: gdal.Dataset, bands: list[int], spec: InputSpec, info: ModelInfo, raster: str) -> None:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The engine's threads: tile reader, inference helpers, blending strip writer and vectoriser.
+"""The engine's threads: the tile reader, inference helpers and the worker every later stage is
+(:mod:`core.strips` has the blending writer and the strip consumers).
 
 See :mod:`core.engine` for the data flow. Every stage hands work on through a bounded queue, so
 memory stays bounded and a failure or cancel in any stage stops the others without blocking.
@@ -8,7 +9,6 @@ memory stays bounded and a failure or cancel in any stage stops the others witho
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import queue
 import threading
@@ -20,11 +20,9 @@ from typing import Any
 import numpy as np
 from osgeo import gdal, gdal_array
 
-from .errors import DetectionCanceled, DetectionError
-from .inputs import Scaling, Validity
+from .errors import DetectionError
+from .inputs import Scaling
 from .raster_io import (
-    BLOCK,
-    PROBABILITY_NODATA,
     Window,
     dataset_srs,
     last_error,
@@ -34,12 +32,11 @@ from .raster_io import (
     window_geotransform,
 )
 from .tiling import TileGrid, pad_reflect
+from .valid_pixels import ValidPixels
 
 HELPER_NICE = 10  # niceness added to the reader, writer and vectoriser threads (Linux); 0: none
 # Memory that does not grow with the raster's width (see README, "Memory"):
 READ_SPAN = 8192  # columns of a tiled raster read at once (whole tiles; one wider tile is read whole)
-VECTOR_PIECE_PIXELS = 16 * 1024 * 1024  # pixels per piece handed to the vectoriser (64 MB of float32)
-WRITE_SPAN = 32 * BLOCK  # columns of the probability raster compressed at once
 
 
 def yield_cores_to_inference() -> None:
@@ -71,15 +68,81 @@ class TileBatch:
 
 @dataclass
 class TileJob:
+    """What the reader reads: see :class:`core.plan.DetectionPlan`, which makes it."""
+
     source: str
     window: Window
     bands: list[int]
     grid: TileGrid
     scaling: Scaling
-    validity: Validity
+    validity: ValidPixels
     batch_size: int
     mask_path: str | None
     mask_srs_wkt: str
+
+    @property
+    def channels(self) -> int:
+        """Channels of the model's input."""
+        return len(self.bands)
+
+
+def fill_tile(tile: np.ndarray, raw: np.ndarray, valid: np.ndarray | None, scaling: Scaling) -> None:
+    """Normalise ``raw`` (bands x h x w) into ``tile`` (C x H x W): invalid pixels get the fill
+    value, a tile smaller than H x W is padded by reflection."""
+    n_b, h, w = raw.shape
+    img = tile[:n_b, :h, :w]
+    np.multiply(raw, scaling.scale[:, None, None], out=img, casting="unsafe")
+    np.add(img, scaling.offset[:, None, None], out=img)
+    if scaling.clip:
+        np.clip(img, -0.5, 0.5, out=img)
+    if valid is not None and not valid.all():
+        np.copyto(tile[:, :h, :w], np.float32(scaling.fill), where=~valid[None])
+    if (h, w) != tile.shape[1:]:
+        tile[...] = pad_reflect(tile[:, :h, :w], *tile.shape[1:])
+
+
+class _Batches:
+    """Fills batch arrays tile by tile; a full batch goes to ``put`` (False: the reader stopped)."""
+
+    def __init__(self, job: TileJob, free: queue.SimpleQueue[np.ndarray], put: Callable[[Any], bool]) -> None:
+        self.job, self.free, self.put = job, free, put
+        self.pending: TileBatch | None = None
+        self.consumed = 0  # grid tiles handled so far
+        self.read_s = 0.0
+        self._strip: tuple[int, int, np.ndarray | None, int] | None = None
+
+    def begin_strip(self, strip: tuple[int, int, np.ndarray | None, int]) -> None:
+        """The valid pixels of the strip whose tiles come next (sent with the first of them)."""
+        self._strip = strip
+
+    def add(self, raw: np.ndarray, valid: np.ndarray | None, tile: tuple[int, int, int, int]) -> bool:
+        t0 = time.perf_counter()
+        if self.pending is None:
+            try:
+                data = self.free.get_nowait()
+            except queue.Empty:
+                grid = self.job.grid
+                shape = (self.job.batch_size, self.job.channels, grid.rows.padded, grid.cols.padded)
+                data = np.empty(shape, dtype=np.float32)
+            self.pending = TileBatch([], data)
+        if self._strip is not None:
+            self.pending.strips.append(self._strip)
+            self._strip = None
+        fill_tile(self.pending.data[len(self.pending.tiles)], raw, valid, self.job.scaling)
+        self.pending.tiles.append(tile)
+        self.consumed += 1
+        self.read_s += time.perf_counter() - t0
+        if len(self.pending.tiles) < self.job.batch_size:
+            return True
+        batch, self.pending = self.pending, None
+        batch.consumed, batch.read_s, self.read_s = self.consumed, self.read_s, 0.0
+        return self.put(batch)
+
+    def finish(self) -> None:
+        if self.pending is not None:
+            self.pending.data = self.pending.data[: len(self.pending.tiles)]
+            self.pending.consumed, self.pending.read_s = self.consumed, self.read_s
+            self.put(self.pending)
 
 
 class TileReader(threading.Thread):
@@ -175,137 +238,87 @@ class TileReader(threading.Thread):
             )
         return data.reshape(len(self.job.bands), h, w)
 
-    def _groups(self, ds: gdal.Dataset, count: int, starts: np.ndarray, w: int) -> list[list[int]]:
+    def _groups(self, ds: gdal.Dataset) -> list[list[int]]:
         """Tile columns read together: runs of whole tiles at most READ_SPAN pixels wide from a tiled
         raster (memory independent of the raster's width), the whole strip from a striped one (whose
         blocks are whole rows: reading them in pieces would decode each row many times)."""
+        cols = self.job.grid.cols
         block_w = ds.GetRasterBand(self.job.bands[0]).GetBlockSize()[0]
         if block_w >= ds.RasterXSize:
-            return [list(range(count))]
+            return [list(range(cols.count))]
         groups: list[list[int]] = [[]]
-        for j in range(count):
-            if groups[-1] and int(starts[j]) + w - int(starts[groups[-1][0]]) > READ_SPAN:
+        for j in range(cols.count):
+            if groups[-1] and int(cols.starts[j]) + cols.length - int(cols.starts[groups[-1][0]]) > READ_SPAN:
                 groups.append([])
             groups[-1].append(j)
         return groups
 
-    def _valid(self, ds: gdal.Dataset, raw: np.ndarray, x: int, y: int) -> np.ndarray | None:
-        v = self.job.validity
-        if v.trivial:
-            return None
-        _, h, w = raw.shape
-        valid = np.ones((h, w), dtype=bool)
-        for c, nd in enumerate(v.nodata):
-            if nd is None:
-                continue
-            if math.isnan(nd):
-                valid &= ~np.isnan(raw[c])
-            else:
-                valid &= raw[c] != nd
-        if v.check_nan:
-            valid &= ~np.isnan(raw).any(axis=0)
-        if v.dataset_mask_band is not None:
-            win = self.job.window
-            mask = ds.GetRasterBand(v.dataset_mask_band).GetMaskBand()
-            valid &= mask.ReadAsArray(win.xoff + x, win.yoff + y, w, h) > 0
-        return valid
-
     def _run(self) -> None:
         job = self.job
-        grid, rows, cols = job.grid, job.grid.rows, job.grid.cols
         with quiet_gdal():
             ds = gdal.Open(job.source)
         if ds is None:
             raise DetectionError(f"The raster '{job.source}' cannot be reopened ({last_error()}).")
         mask_ds = layer = None
-        gt = ds.GetGeoTransform()
-        wgt = window_geotransform(gt, job.window)
         if job.mask_path:
             mask_ds, layer = layer_in_srs(job.mask_path, dataset_srs(ds))
-        n_c = len(job.bands)
-        th, tw = rows.padded, cols.padded
-        h, w = rows.length, cols.length
-        pending: TileBatch | None = None
-        consumed = 0
-        read_s = 0.0
-
-        def new_batch() -> TileBatch:
-            try:
-                data = self._free.get_nowait()
-            except queue.Empty:
-                data = np.empty((job.batch_size, n_c, th, tw), dtype=np.float32)
-            return TileBatch([], data)
-
-        groups = self._groups(ds, cols.count, cols.starts, w)
-        for ri, y, group in ((ri, int(v), g) for ri, v in enumerate(rows.starts) for g in groups):
-            if self.stop.is_set():
-                return
-            t0 = time.perf_counter()
-            g0 = int(cols.starts[group[0]])
-            g1 = int(cols.starts[group[-1]]) + w
-            strip_mask = self._mask_strip(layer, wgt, g0, y, h, g1 - g0) if layer is not None else None
-            candidates = group
-            if strip_mask is not None:
-                colany = strip_mask.any(axis=0)
-                candidates = [
-                    j for j in group if colany[int(cols.starts[j]) - g0 : int(cols.starts[j]) - g0 + w].any()
-                ]
-            consumed += len(group) - len(candidates)
-            if not candidates:
-                read_s += time.perf_counter() - t0
-                continue
-            x0 = int(cols.starts[candidates[0]])
-            x1 = int(cols.starts[candidates[-1]]) + w
-            raw = self._read(ds, x0, y, x1 - x0, h)
-            if raw is None:
-                return
-            valid = self._valid(ds, raw, x0, y)
-            if strip_mask is not None:
-                sub = strip_mask[:, x0 - g0 : x1 - g0]
-                valid = sub if valid is None else valid & sub
-            read_s += time.perf_counter() - t0
-            strip_added = False
-            for j in candidates:
-                x = int(cols.starts[j])
-                vt = None if valid is None else valid[:, x - x0 : x - x0 + w]
-                if vt is not None and not vt.any():
-                    consumed += 1
-                    continue
-                t0 = time.perf_counter()
-                if pending is None:
-                    pending = new_batch()
-                if not strip_added:
-                    pending.strips.append((y, x0, valid, x1 - x0))
-                    strip_added = True
-                k = len(pending.tiles)
-                dst = pending.data[k, :, :h, :w]
-                np.multiply(
-                    raw[:, :, x - x0 : x - x0 + w],
-                    job.scaling.scale[:, None, None],
-                    out=dst,
-                    casting="unsafe",
-                )
-                np.add(dst, job.scaling.offset[:, None, None], out=dst)
-                if job.scaling.clip:
-                    np.clip(dst, -0.5, 0.5, out=dst)
-                if vt is not None and not vt.all():
-                    np.copyto(dst, np.float32(job.scaling.fill), where=~vt[None])
-                if (h, w) != (th, tw):
-                    pending.data[k] = pad_reflect(dst, th, tw)
-                pending.tiles.append((y, x, ri, j))
-                consumed += 1
-                read_s += time.perf_counter() - t0
-                if len(pending.tiles) == job.batch_size:
-                    pending.consumed, pending.read_s, read_s = consumed, read_s, 0.0
-                    if not self._put(pending):
-                        return
-                    pending = None
-        if pending is not None:
-            pending.data = pending.data[: len(pending.tiles)]
-            pending.consumed, pending.read_s = consumed, read_s
-            self._put(pending)
+        mask_gt = window_geotransform(ds.GetGeoTransform(), job.window)
+        batches = _Batches(job, self._free, self._put)
+        groups = self._groups(ds)
+        for ri, y in enumerate(job.grid.rows.starts.tolist()):
+            for group in groups:
+                if self.stop.is_set() or not self._strip(ds, layer, mask_gt, batches, ri, y, group):
+                    return
+        batches.finish()
         del mask_ds
-        assert consumed == grid.count, (consumed, grid.count)
+        assert batches.consumed == job.grid.count, (batches.consumed, job.grid.count)
+
+    def _strip(
+        self,
+        ds: gdal.Dataset,
+        layer: Any,
+        mask_gt: tuple[float, ...],
+        batches: _Batches,
+        ri: int,
+        y: int,
+        group: list[int],
+    ) -> bool:
+        """Read the tiles ``group`` of tile row ``ri`` into ``batches``; False when stopped."""
+        cols, h, w = self.job.grid.cols, self.job.grid.rows.length, self.job.grid.cols.length
+        t0 = time.perf_counter()
+        g0 = int(cols.starts[group[0]])
+        strip_mask = None
+        candidates = group
+        if layer is not None:
+            strip_mask = self._mask_strip(layer, mask_gt, g0, y, h, int(cols.starts[group[-1]]) + w - g0)
+            colany = strip_mask.any(axis=0)
+            starts = [int(cols.starts[j]) - g0 for j in group]
+            candidates = [j for j, s in zip(group, starts) if colany[s : s + w].any()]
+        batches.consumed += len(group) - len(candidates)
+        if not candidates:
+            batches.read_s += time.perf_counter() - t0
+            return True
+        x0 = int(cols.starts[candidates[0]])
+        x1 = int(cols.starts[candidates[-1]]) + w
+        raw = self._read(ds, x0, y, x1 - x0, h)
+        if raw is None:
+            return False
+        win = self.job.window
+        valid = self.job.validity.mask(ds, raw, win.xoff + x0, win.yoff + y)
+        if strip_mask is not None:
+            sub = strip_mask[:, x0 - g0 : x1 - g0]
+            valid = sub if valid is None else valid & sub
+        batches.read_s += time.perf_counter() - t0
+        batches.begin_strip((y, x0, valid, x1 - x0))
+        for j in candidates:
+            x = int(cols.starts[j]) - x0
+            vt = None if valid is None else valid[:, x : x + w]
+            if vt is not None and not vt.any():
+                batches.consumed += 1
+                continue
+            if not batches.add(raw[:, :, x : x + w], vt, (y, x + x0, ri, j)):
+                return False
+        return True
 
 
 # --- inference and blending ------------------------------------------------------------------------
@@ -318,12 +331,29 @@ def tta_transforms(square: bool) -> list[tuple[int, bool]]:
     return [(0, False), (0, True), (2, False), (2, True)]
 
 
-def infer_batch(session: Any, name: str, data: np.ndarray, tta: bool, fixed_batch: int | None) -> np.ndarray:
+def infer_batch(
+    session: Any,
+    name: str,
+    data: np.ndarray,
+    tta: bool,
+    fixed_batch: int | None,
+    adapter: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """The model's output for ``data`` (n x C x H x W), averaged over flips and rotations with ``tta``.
+
+    ``adapter`` (:meth:`core.model_adapter.ModelAdapter.probability`) turns each output into the
+    chosen class's probability (n x H x W) before the average; without it the raw output is returned.
+    """
     n = data.shape[0]
     if fixed_batch is not None and n < fixed_batch:
         data = np.concatenate([data, np.zeros((fixed_batch - n, *data.shape[1:]), np.float32)])
+
+    def output(x: np.ndarray) -> np.ndarray:
+        y = session.run(None, {name: x})[0]
+        return y if adapter is None else adapter(y)
+
     if not tta:
-        out = session.run(None, {name: data})[0]
+        out = output(data)
     else:
         out = None
         transforms = tta_transforms(data.shape[2] == data.shape[3])
@@ -331,10 +361,10 @@ def infer_batch(session: Any, name: str, data: np.ndarray, tta: bool, fixed_batc
             x = np.rot90(data, k, axes=(2, 3))
             if flip:
                 x = x[..., ::-1]
-            y = session.run(None, {name: np.ascontiguousarray(x)})[0]
+            y = output(np.ascontiguousarray(x))
             if flip:
                 y = y[..., ::-1]
-            y = np.rot90(y, -k, axes=(2, 3))
+            y = np.rot90(y, -k, axes=(-2, -1))
             out = y.astype(np.float32) if out is None else out + y
         out = out / np.float32(len(transforms))
     return out[:n]
@@ -431,137 +461,3 @@ class Worker(threading.Thread):
             with contextlib.suppress(queue.Full):
                 self.queue.put(None, timeout=0.1)
             self.join(timeout=0.1)
-
-
-class VectorWorker(Worker):
-    """Vectorises finished strips of the probability raster while inference goes on."""
-
-    def __init__(self, stream: Any, depth: int = 2) -> None:
-        super().__init__("landslide-vectoriser", depth)
-        self.stream = stream
-        self.stream.should_stop = lambda: self.aborted  # an abort interrupts a long strip
-        self.result: Any = None
-
-    def handle(self, item: tuple[int, np.ndarray]) -> None:
-        self.stream.add_strip(*item)
-
-    def finish(self) -> None:
-        self.result = self.stream.close()
-
-    def discard(self) -> None:
-        # Here, not in the caller's thread: a cancel need not wait for a long GEOS union to end,
-        # and the GeoPackage is closed by the only thread that uses it.
-        self.stream.discard()
-
-
-class StripWriter(Worker):
-    """Blends tile outputs into a strip accumulator and writes finished block rows, in its own
-    thread so that blending and GeoTIFF compression overlap with inference; finished strips also
-    go to the vectoriser."""
-
-    def __init__(
-        self,
-        band: gdal.Band | None,
-        width: int,
-        height: int,
-        grid: TileGrid,
-        depth: int,
-        vectorizer: VectorWorker | None = None,
-    ) -> None:
-        super().__init__("landslide-strip-writer", depth)
-        self.band, self.width, self.height, self.grid = band, width, height, grid
-        self.vectorizer = vectorizer
-        self.cap = grid.rows.length + BLOCK
-        self.acc = np.zeros((self.cap, width), dtype=np.float32)
-        self.valid = np.zeros((self.cap, width), dtype=bool)
-        self.y0 = 0  # raster row of acc[0]
-        self._weights: dict[tuple[int, int], np.ndarray] = {}
-
-    def handle(self, item: tuple[TileBatch, np.ndarray]) -> None:
-        self.add_batch(*item)
-
-    # -- work --
-    def _weight(self, ri: int, cj: int) -> np.ndarray:
-        """2-D weight of tile (ri, cj); interior tiles share one array (few distinct weights)."""
-        rows, cols = self.grid.rows, self.grid.cols
-        key = (rows.weight_ids[ri], cols.weight_ids[cj])
-        w = self._weights.get(key)
-        if w is None:
-            w = rows.weights[ri][:, None] * cols.weights[cj][None, :]
-            self._weights[key] = w
-        return w
-
-    def _ensure(self, y_min: int, y_max: int) -> None:
-        """Make rows [y_min, y_max) addressable: flush finished rows (< y_min), grow if still short."""
-        if y_min < self.y0:
-            raise RuntimeError("tiles arrived out of order")
-        target = min((y_min // BLOCK) * BLOCK, self.height)
-        while target > self.y0:  # skipped tile rows (no imagery) can jump further than the strip holds
-            self._flush(min(target - self.y0, self.cap))
-        if y_max - self.y0 > self.cap:
-            extra = y_max - self.y0 - self.cap
-            self.acc = np.concatenate([self.acc, np.zeros((extra, self.width), np.float32)])
-            self.valid = np.concatenate([self.valid, np.zeros((extra, self.width), bool)])
-            self.cap += extra
-
-    def _flush(self, n: int) -> None:
-        n = min(n, self.height - self.y0)
-        if n <= 0:
-            return
-        out = self.acc[:n]
-        np.clip(out, 0.0, 1.0, out=out)
-        np.copyto(out, np.float32(PROBABILITY_NODATA), where=~self.valid[:n])
-        if self.band is not None:
-            with recorded_gdal_errors() as errors:
-                ok = True
-                try:
-                    # In whole blocks of at most WRITE_SPAN columns, each compressed at once (bounded
-                    # cache, and an abort does not wait for a whole very wide strip).
-                    for x in range(0, self.width, WRITE_SPAN):
-                        if self.aborted:
-                            raise DetectionCanceled()
-                        ok = self.band.WriteArray(out[:, x : x + WRITE_SPAN], x, self.y0) == 0 and ok
-                        self.band.FlushCache()
-                except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
-                    ok = False
-                    errors.messages.append(str(exc))
-            if not ok or errors.messages:
-                raise DetectionError(
-                    f"Writing the probability raster failed ({errors.summary(last_error())}). "
-                    "Check the free disk space."
-                )
-        if self.vectorizer is not None:
-            # In pieces of a bounded pixel count: a very wide raster gets thinner strips, so the
-            # vectoriser's queue and work arrays do not grow with the width, and an abort is prompt.
-            rows = max(1, VECTOR_PIECE_PIXELS // max(self.width, 1))
-            for r in range(0, n, rows):
-                piece = (self.y0 + r, out[r : r + rows].copy())
-                if not self.vectorizer.put(piece, give_up=lambda: self.aborted):
-                    raise DetectionCanceled()  # aborted meanwhile: nothing more to do
-        rest = self.cap - n
-        self.acc[:rest] = self.acc[n:]
-        self.acc[rest:] = 0.0
-        self.valid[:rest] = self.valid[n:]
-        self.valid[rest:] = False
-        self.y0 += n
-
-    def add_batch(self, batch: TileBatch, probs: np.ndarray) -> None:
-        grid = self.grid
-        h, w = grid.rows.length, grid.cols.length
-        ys = [t[0] for t in batch.tiles] + [s[0] for s in batch.strips]
-        self._ensure(min(ys), max(ys) + h)
-        for y, x, valid, sw in batch.strips:
-            region = self.valid[y - self.y0 : y - self.y0 + h, x : x + sw]
-            if valid is None:
-                region[...] = True
-            else:
-                region[...] = valid
-        tmp = np.empty((h, w), np.float32)
-        for k, (y, x, ri, cj) in enumerate(batch.tiles):
-            np.multiply(probs[k, 0, :h, :w], self._weight(ri, cj), out=tmp)
-            region = self.acc[y - self.y0 : y - self.y0 + h, x : x + w]
-            np.add(region, tmp, out=region)
-
-    def finish(self) -> None:
-        while self.y0 < self.height:
-            self._flush(min(self.cap, self.height - self.y0))

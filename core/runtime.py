@@ -165,7 +165,8 @@ def _dims(shape: Any) -> list[Any]:
 
 
 def check_model_io(session: Any, model_path: str) -> None:
-    """One float input N x C x H x W and an N x 1 x H x W float output, or DetectionError."""
+    """One float input N x C x H x W and a float N x C x H x W output, or DetectionError (which of
+    the output's channels is used is :mod:`core.model_adapter`'s business)."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     fix = (
         "Use a segmentation model with one float32 input N x C x H x W and one output N x 1 x H x W "
@@ -184,11 +185,47 @@ def check_model_io(session: Any, model_path: str) -> None:
     if not outputs:
         raise DetectionError(f"The model '{model_path}' has no output. {fix}")
     out = _dims(outputs[0].shape)
-    if len(out) != 4 or (isinstance(out[1], int) and out[1] != 1) or outputs[0].type != "tensor(float)":
+    if len(out) != 4 or outputs[0].type != "tensor(float)":
         raise DetectionError(
             f"The model '{model_path}' output '{outputs[0].name}' is {outputs[0].type} {out}, not a float "
-            f"N x 1 x H x W probability map. {fix}"
+            f"N x C x H x W segmentation map. {fix}"
         )
+
+
+FELL_BACK = "onnxruntime fell back to CPU (no usable NVIDIA GPU, or a driver too old)"
+
+
+def _cuda_session(ort: Any, model: str | bytes, threads: int) -> tuple[Any | None, str | None]:
+    """A session of ``model`` (a path, or the probe's bytes) really running on CUDA, or (None, why not).
+
+    The one CUDA probe: the libraries first (cheap, names the missing one), then a session, whose
+    providers say whether onnxruntime quietly fell back to the CPU. A model file that cannot be
+    read at all raises DetectionError (that is not a CUDA problem).
+    """
+    problem = cuda_problem(ort)
+    if problem is not None:
+        return None, problem
+    try:
+        session = _new_session(ort, model, ["CUDAExecutionProvider", "CPUExecutionProvider"], threads)
+    except Exception as exc:
+        if isinstance(model, str) and (
+            not os.path.getsize(model) or "Protobuf" in str(exc) or "INVALID" in str(exc).upper()
+        ):
+            raise _open_model_error(model, exc) from exc
+        return None, f"the CUDA session failed: {str(exc).strip().splitlines()[0]}"
+    if session.get_providers()[0] != "CUDAExecutionProvider":
+        # A CPU session of our own follows where one is wanted (CPU options, the CPU's precision).
+        return None, FELL_BACK
+    return session, None
+
+
+def _cuda_report(device: str) -> ProviderReport:
+    return ProviderReport(device, "CUDA", f"CUDA {'requested' if device == 'cuda' else 'found'} and active")
+
+
+def _cpu_reason(device: str, problem: str) -> str:
+    """Why the CPU runs although ``device`` ('auto' or 'cuda') allowed CUDA."""
+    return f"CUDA requested but not usable: {problem}" if device == "cuda" else f"CUDA unavailable: {problem}"
 
 
 def create_session(
@@ -219,36 +256,19 @@ def create_session(
     ort = _import_ort()
 
     reason = "CPU requested"
-    session = None
     if precision == "int8" and device == "auto":
         reason = "precision 'int8' runs on the CPU"
     elif device in ("auto", "cuda"):
-        problem = cuda_problem(ort)
-        if problem is None:
-            try:
-                session = _new_session(
-                    ort, model_path, ["CUDAExecutionProvider", "CPUExecutionProvider"], threads
-                )
-            except Exception as exc:
-                if not os.path.getsize(model_path) or "Protobuf" in str(exc) or "INVALID" in str(exc).upper():
-                    raise _open_model_error(model_path, exc) from exc
-                problem = f"the CUDA session failed: {str(exc).strip().splitlines()[0]}"
-            if session is not None and session.get_providers()[0] != "CUDAExecutionProvider":
-                # Fell back to the CPU inside onnxruntime: a CPU session of our own follows below
-                # (CPU options, and the precision chosen for the CPU).
-                problem = "onnxruntime fell back to CPU (no usable NVIDIA GPU, or a driver too old)"
-                session = None
+        session, problem = _cuda_session(ort, model_path, threads)
         if problem is not None:
             if device == "cuda":
                 raise DetectionError(
                     f"Device 'cuda' was requested but CUDA is not usable: {problem}. {CUDA_HELP}"
                 )
-            reason = f"CUDA unavailable: {problem}"
+            reason = _cpu_reason(device, problem)
         else:
             check_model_io(session, model_path)
-            report = ProviderReport(
-                device, "CUDA", f"CUDA {'requested' if device == 'cuda' else 'found'} and active"
-            )
+            report = _cuda_report(device)
             _report_precision(
                 report,
                 session,
@@ -304,23 +324,8 @@ def describe_provider(device: str = "auto") -> ProviderReport:
     if device == "cpu":
         report = ProviderReport("cpu", "CPU", "CPU requested")
     else:
-        problem = cuda_problem(ort)
-        if problem is None:
-            try:
-                session = _new_session(
-                    ort, _PROBE_MODEL, ["CUDAExecutionProvider", "CPUExecutionProvider"], 1
-                )
-                if session.get_providers()[0] != "CUDAExecutionProvider":
-                    problem = "onnxruntime fell back to CPU (no usable NVIDIA GPU)"
-            except Exception as exc:
-                problem = f"the CUDA session failed: {str(exc).strip().splitlines()[0]}"
-        if problem is None:
-            report = ProviderReport(
-                device, "CUDA", f"CUDA {'requested' if device == 'cuda' else 'found'} and active"
-            )
-        elif device == "cuda":
-            report = ProviderReport(device, "CPU", f"CUDA requested but not usable: {problem}")
-        else:
-            report = ProviderReport(device, "CPU", f"CUDA unavailable: {problem}")
+        _session, problem = _cuda_session(ort, _PROBE_MODEL, 1)
+        cpu = ProviderReport(device, "CPU", _cpu_reason(device, problem)) if problem else None
+        report = cpu or _cuda_report(device)
     _describe_cache[device] = report
     return report

@@ -11,8 +11,11 @@
   at once, so memory holds only the pieces still open at the current strip's bottom row. The
   engine feeds strips as it writes the probability raster, in a thread of their own, so
   vectorising overlaps with inference instead of re-reading the raster afterwards.
-* Attributes: ``id``, ``area_m2``, ``perimeter_m``, ``mean_prob``, ``max_prob``. Means and maxima
-  come from the pixels (sums/counts/maxima per piece, merged exactly). For geographic CRSs areas
+* Attributes: ``id`` and a list of :class:`AttributeSpec` (name, type, source layer, reducer):
+  ``area_m2``, ``perimeter_m`` from the geometry, ``mean_prob``, ``max_prob`` from the strips'
+  ``probability`` layer, more from other layers of the strips (a new attribute is one spec). Means
+  and maxima come from the pixels (sums/counts/maxima per piece, merged exactly; NaN pixels of a
+  layer other than the probability do not count). For geographic CRSs areas
   come from a Lambert azimuthal equal-area projection and perimeters from an azimuthal equidistant
   one, centred on the polygon's 1-degree cell (distortion < 1e-5 within 0.5 degrees); for
   projected CRSs the linear unit is converted to metres. Without a CRS both are in pixel/map units.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,17 +47,34 @@ from .raster_io import (
     quiet_gdal,
     recorded_gdal_errors,
 )
+from .strips import PROBABILITY, strip_layers
 
 LAYER_NAME = "landslides"
 STRIP_ROWS = 2 * BLOCK  # rows per strip when vectorising a probability raster file
 COMMIT_EVERY = 20_000  # features per GeoPackage transaction
-FIELDS = (
-    ("id", ogr.OFTInteger),
-    ("area_m2", ogr.OFTReal),
-    ("perimeter_m", ogr.OFTReal),
-    ("mean_prob", ogr.OFTReal),
-    ("max_prob", ogr.OFTReal),
+GEOMETRY = "geometry"  # the source of attributes measured on the polygon itself
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """One polygon attribute: ``reducer`` of the ``source`` layer's pixels inside the polygon
+    ('mean', 'max', 'sum', 'count'), or of its geometry ('area', 'perimeter')."""
+
+    name: str
+    kind: int  # OGR field type
+    source: str  # a strip layer name (core.strips), or GEOMETRY
+    reducer: str
+    decimals: int | None = None  # what the toolbox output rounds the value to
+
+
+ATTRIBUTES = (
+    AttributeSpec("area_m2", ogr.OFTReal, GEOMETRY, "area", 2),
+    AttributeSpec("perimeter_m", ogr.OFTReal, GEOMETRY, "perimeter", 2),
+    AttributeSpec("mean_prob", ogr.OFTReal, PROBABILITY, "mean", 3),
+    AttributeSpec("max_prob", ogr.OFTReal, PROBABILITY, "max", 3),
 )
+OPTIONAL_ATTRIBUTES: tuple[AttributeSpec, ...] = ()  # added when their source layer is there
+REDUCERS = {"mean", "max", "sum", "count"}
 
 
 @dataclass
@@ -154,16 +174,21 @@ class _Piece:
     """The part of one landslide inside one strip (or several pieces already merged)."""
 
     geoms: list[ogr.Geometry]
-    total: float  # sum of probabilities
-    count: int
-    peak: float
+    stats: list[tuple[float, int, float]]  # per source layer: sum, count and maximum of its pixels
+
+    def merged(self, other: _Piece) -> _Piece:
+        return _Piece(
+            self.geoms + other.geoms,
+            [(t1 + t2, c1 + c2, max(p1, p2)) for (t1, c1, p1), (t2, c2, p2) in zip(self.stats, other.stats)],
+        )
 
 
 class StreamVectorizer:
     """Receives the probability raster strip by strip (top to bottom) and writes the polygons.
 
-    ``add_strip(y, prob)`` with ``prob`` a float32 (rows x width) array (-1 = nodata), then
-    ``close()``; ``discard()`` closes the GeoPackage without finishing (error or cancel).
+    ``add_strip(y, layers)`` with ``layers`` the strip's named (rows x width) arrays: at least
+    ``probability`` (float32, -1 = nodata; a bare array is taken as that), and the source layer of
+    every attribute; then ``close()``; ``discard()`` closes the GeoPackage without finishing.
     """
 
     def __init__(
@@ -175,6 +200,7 @@ class StreamVectorizer:
         threshold: float,
         min_area_m2: float = 0.0,
         simplify_tolerance: float = 0.0,
+        attributes: tuple[AttributeSpec, ...] = ATTRIBUTES,
     ) -> None:
         if not 0.0 <= float(threshold) <= 1.0:
             raise DetectionError(f"The threshold {threshold} is not a probability. Use a value from 0 to 1.")
@@ -182,9 +208,17 @@ class StreamVectorizer:
         self.threshold = np.float32(threshold)
         self.min_area, self.tolerance = float(min_area_m2), float(simplify_tolerance)
         self.measurer = _Measurer(srs)
+        bad = [a.name for a in attributes if a.reducer not in REDUCERS | {"area", "perimeter"}]
+        if bad:
+            raise ValueError(f"unknown reducer for attribute(s) {bad}")
+        self.attributes = tuple(attributes)
+        # The layers the attributes read, the probability first (it is always there).
+        others = {a.source for a in attributes if a.source not in (GEOMETRY, PROBABILITY)}
+        self.sources = [PROBABILITY, *sorted(others)]
         self.ds, self.layer = _new_layer(polygons_path, srs, LAYER_NAME)
-        for name, kind in FIELDS:
-            self.layer.CreateField(ogr.FieldDefn(name, kind))
+        self.layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger))
+        for attribute in self.attributes:
+            self.layer.CreateField(ogr.FieldDefn(attribute.name, attribute.kind))
         self.defn = self.layer.GetLayerDefn()
         self.layer.StartTransaction()
         self.pending = 0
@@ -217,9 +251,7 @@ class StreamVectorizer:
             ra, rb = rb, ra
         self.parent[rb] = ra
         pa, pb = self.pieces.pop(ra), self.pieces.pop(rb)
-        self.pieces[ra] = _Piece(
-            pa.geoms + pb.geoms, pa.total + pb.total, pa.count + pb.count, max(pa.peak, pb.peak)
-        )
+        self.pieces[ra] = pa.merged(pb)
 
     def _strip_origin(self, y: int, h: int) -> tuple[float, float]:
         """Top-left corner of the strip at row ``y``. Accumulated from the previous strip so that
@@ -232,7 +264,9 @@ class StreamVectorizer:
         self._next = (y + h, x0 + h * self.gt[2], y0 + h * self.gt[5])
         return x0, y0
 
-    def add_strip(self, y: int, prob: np.ndarray) -> None:
+    def add_strip(self, y: int, strip: np.ndarray | Mapping[str, np.ndarray]) -> None:
+        layers = strip_layers(strip)
+        prob = layers[PROBABILITY]
         h = prob.shape[0]
         x0, y0 = self._strip_origin(y, h)
         on = prob >= self.threshold
@@ -271,11 +305,12 @@ class StreamVectorizer:
         self.timings["polygonize"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        sums, counts, peaks = _label_stats(ids, prob, n)
+        stats = [_label_stats(ids, layers[name], n, name == PROBABILITY) for name in self.sources]
         for k in range(1, n + 1):
             gid = base + k - 1
             self.parent[gid] = gid
-            self.pieces[gid] = _Piece([geoms[k - 1]], float(sums[k]), int(counts[k]), float(peaks[k]))
+            piece_stats = [(float(s[k]), int(c[k]), float(p[k])) for s, c, p in stats]
+            self.pieces[gid] = _Piece([geoms[k - 1]], piece_stats)
         # Join pieces that share a pixel edge across the boundary with the previous strip.
         if self.prev_bottom is not None:
             top = ids[0]
@@ -323,7 +358,7 @@ class StreamVectorizer:
             if geom.GetGeometryType() == ogr.wkbPolygon
             else [geom.GetGeometryRef(i).Clone() for i in range(geom.GetGeometryCount())]
         )
-        mean = piece.total / piece.count if piece.count else float("nan")
+        values = self._pixel_values(piece)
         for part in parts:
             area, perimeter = self.measurer.measure(part)
             if area < self.min_area:
@@ -332,11 +367,11 @@ class StreamVectorizer:
             self.total_area += area
             f = ogr.Feature(self.defn)
             f.SetField("id", self.count)
-            f.SetField("area_m2", area)
-            f.SetField("perimeter_m", perimeter)
-            if piece.count:
-                f.SetField("mean_prob", mean)
-                f.SetField("max_prob", piece.peak)
+            for attribute in self.attributes:
+                if attribute.source == GEOMETRY:
+                    f.SetField(attribute.name, area if attribute.reducer == "area" else perimeter)
+                elif values[attribute.name] is not None:
+                    f.SetField(attribute.name, values[attribute.name])
             f.SetGeometry(part)
             try:
                 written = self.layer.CreateFeature(f) == 0
@@ -349,6 +384,23 @@ class StreamVectorizer:
                 self._commit()
                 self.layer.StartTransaction()
                 self.pending = 0
+
+    def _pixel_values(self, piece: _Piece) -> dict[str, float | None]:
+        """Each pixel attribute of ``piece`` (None where its layer has no pixel there)."""
+        values: dict[str, float | None] = {}
+        for attribute in self.attributes:
+            if attribute.source == GEOMETRY:
+                continue
+            total, count, peak = piece.stats[self.sources.index(attribute.source)]
+            if attribute.reducer == "count":
+                values[attribute.name] = float(count)
+            elif not count:
+                values[attribute.name] = None
+            elif attribute.reducer == "mean":
+                values[attribute.name] = total / count
+            else:
+                values[attribute.name] = peak if attribute.reducer == "max" else total
+        return values
 
     def _commit(self) -> None:
         with recorded_gdal_errors() as errors:
@@ -381,17 +433,23 @@ class StreamVectorizer:
         self.pieces.clear()
 
 
-def _label_stats(ids: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _label_stats(
+    ids: np.ndarray, values: np.ndarray, n: int, unit_range: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum, count and maximum of ``values`` per label 1..n of ``ids`` (0 = none).
 
     Only labelled pixels are gathered (one scan of the strip); consecutive equal labels (runs
     along the rows) are reduced with ``reduceat`` first, so the per-label maximum sorts a few
-    values per landslide row instead of every pixel.
+    values per landslide row instead of every pixel. ``unit_range``: the values are in 0..1 and
+    never NaN (probabilities); otherwise NaN pixels are left out.
     """
     flat_ids = ids.ravel()
     pos = np.flatnonzero(flat_ids)
     sel = flat_ids[pos]
     vals = values.ravel()[pos]
+    if not unit_range:
+        finite = np.isfinite(vals)
+        sel, vals = sel[finite], vals[finite]
     if sel.size == 0:
         return np.zeros(n + 1), np.zeros(n + 1, np.int64), np.full(n + 1, -np.inf)
     starts = np.concatenate(([0], np.flatnonzero(sel[1:] != sel[:-1]) + 1))
@@ -402,7 +460,10 @@ def _label_stats(ids: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarra
     sums = np.bincount(run_ids, weights=run_sum, minlength=n + 1)
     counts = np.bincount(run_ids, weights=lengths, minlength=n + 1).astype(np.int64)
     peaks = np.full(n + 1, -np.inf)
-    _group_max(peaks, run_ids, run_max)
+    if unit_range:
+        _group_max(peaks, run_ids, run_max)
+    else:
+        np.maximum.at(peaks, run_ids, run_max)
     return sums, counts, peaks
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from core import pipeline
+from core import pipeline, strips
 from core.engine import DetectionOptions, run_detection
 from core.errors import DetectionError
 from tests.fixtures import rasters, tiny_models
@@ -60,14 +60,14 @@ def test_buffers_do_not_grow_with_the_raster_width(tmp_path: Path, brightness: s
 
     pieces: list[tuple[int, int]] = []
     reads: list[int] = []
-    add_strip = pipeline.VectorWorker.handle
+    add_strip = strips.VectorWorker.handle
     read = pipeline.TileReader._read
-    monkeypatch.setattr(pipeline, "VECTOR_PIECE_PIXELS", 20 * cols)
+    monkeypatch.setattr(strips, "VECTOR_PIECE_PIXELS", 20 * cols)
     monkeypatch.setattr(pipeline, "READ_SPAN", 512)
     monkeypatch.setattr(
-        pipeline.VectorWorker,
+        strips.VectorWorker,
         "handle",
-        lambda self, item: (pieces.append(item[1].shape), add_strip(self, item))[1],
+        lambda self, item: (pieces.append(item[1][strips.PROBABILITY].shape), add_strip(self, item))[1],
     )
     monkeypatch.setattr(
         pipeline.TileReader,
@@ -84,9 +84,9 @@ def test_buffers_do_not_grow_with_the_raster_width(tmp_path: Path, brightness: s
 
 def test_piece_rows_shrink_with_width_at_the_default_budget() -> None:
     for width in (1000, 16384, 200_000, 2_000_000):
-        rows = max(1, pipeline.VECTOR_PIECE_PIXELS // width)
-        assert rows * width <= max(pipeline.VECTOR_PIECE_PIXELS, width)
-    assert pipeline.VECTOR_PIECE_PIXELS // 16384 >= 1024  # ordinary rasters: whole strips, as before
+        rows = max(1, strips.VECTOR_PIECE_PIXELS // width)
+        assert rows * width <= max(strips.VECTOR_PIECE_PIXELS, width)
+    assert strips.VECTOR_PIECE_PIXELS // 16384 >= 1024  # ordinary rasters: whole strips, as before
 
 
 class _SlowStream:
@@ -108,7 +108,7 @@ class _SlowStream:
 
 def test_an_abort_does_not_wait_for_a_long_vectoriser_step() -> None:
     stream = _SlowStream()
-    worker = pipeline.VectorWorker(stream)
+    worker = strips.VectorWorker(stream)
     worker.start()
     worker.put((0, np.zeros((1, 1), np.float32)))
     time.sleep(0.2)  # the worker is inside the slow step now
@@ -135,7 +135,7 @@ def test_a_writer_failure_while_finishing_is_raised_not_a_hang(tmp_path: Path) -
         def FlushCache(self):
             return None
 
-    writer = pipeline.StripWriter(FailingBand(), 40, 300, grid, 2)
+    writer = strips.StripWriter(40, 300, grid, 2, [strips.ProbabilityRasterWriter(FailingBand())])
     writer.start()
     done = threading.Event()
     errors: list[BaseException] = []
