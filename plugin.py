@@ -8,7 +8,6 @@ Everything added here is removed again in :meth:`unload`.
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 from typing import Any
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsRasterLayer
@@ -16,10 +15,9 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QToolBar
 
+from .core.resources import ICON_PATH
 from .ui.i18n import install_translator, remove_translator, tr
 
-PLUGIN_DIR = Path(__file__).resolve().parent
-ICON_PATH = PLUGIN_DIR / "resources" / "icon.svg"
 TITLE = "Landslide Detector"  # the message log tab and toolbar object: never translated
 PROVIDER_ID = "landslides"
 

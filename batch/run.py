@@ -30,6 +30,7 @@ from core.atomic import AtomicOutputs, check_writable
 from core.engine import DetectionOptions
 from core.errors import DetectionError
 from core.model_info import load_model_info
+from core.resources import SHIPPED_MODEL
 
 from .merge import DUPLICATE_OVERLAP, MergeOptions, MergeStats, merge, output_driver
 from .plan import DEFAULT_WINDOW, Plan, Unit, make_plan
@@ -39,7 +40,7 @@ from .store import WorkStore
 from .unit import UnitResult, UnitSettings, probability_path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = ROOT / "resources" / "model" / "landslide_daunet.onnx"
+DEFAULT_MODEL = SHIPPED_MODEL
 
 
 @dataclass

@@ -25,6 +25,7 @@ from osgeo import gdal
 
 from core.engine import DetectionOptions, run_detection
 from core.model_metadata import parse_metadata
+from core.resources import SHIPPED_MODEL
 from model.metrics import Confusion
 from model.readers import read_label_raster
 from model.sources import tile_pairs
@@ -67,7 +68,7 @@ def _label_block(label_path: Path, image: Path, extent: tuple[float, ...] | None
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.tile_quality", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=str(ROOT / "resources" / "model" / "landslide_daunet.onnx"))
+    p.add_argument("--model", default=str(SHIPPED_MODEL))
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="also write the numbers to this JSON file")

@@ -35,6 +35,7 @@ from .raster_io import (
     open_raster,
     quiet_gdal,
 )
+from .valid_pixels import valid_mask
 
 WINDOW_ROWS = 4 * BLOCK
 LABEL_NODATA = -1
@@ -58,20 +59,12 @@ def _windows(height: int) -> list[tuple[int, int]]:
     return [(y, min(WINDOW_ROWS, height - y)) for y in range(0, height, WINDOW_ROWS)]
 
 
-def _binary(band: gdal.Band, y: int, h: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(positive, valid) for rows y..y+h of ``band``."""
-    data = band.ReadAsArray(0, y, band.XSize, h)
+def _binary(ds: gdal.Dataset, y: int, h: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(positive, valid) for rows y..y+h of band 1 of ``ds``."""
+    data = ds.GetRasterBand(1).ReadAsArray(0, y, ds.RasterXSize, h)
     if data is None:
         raise DetectionError(f"Reading a raster failed ({last_error()}).")
-    valid = np.ones(data.shape, bool)
-    flags = band.GetMaskFlags()
-    if flags & gdal.GMF_NODATA:
-        nodata = band.GetNoDataValue()
-        valid &= data != nodata if not np.isnan(nodata) else ~np.isnan(data)
-    elif flags != gdal.GMF_ALL_VALID:
-        valid &= band.GetMaskBand().ReadAsArray(0, y, band.XSize, h) > 0
-    if data.dtype.kind == "f":
-        valid &= ~np.isnan(data)
+    valid = valid_mask(ds, [1], data[None], 0, y)
     return (data >= threshold) & valid, valid
 
 
@@ -93,11 +86,10 @@ def pixel_metrics(
             "The prediction and reference rasters are not on the same grid. Align them first "
             "(core.metrics.align_raster) or use core.metrics.evaluate, which does it."
         )
-    pb, rb = pred_ds.GetRasterBand(1), ref_ds.GetRasterBand(1)
     tp = fp = fn = tn = 0
     for y, h in _windows(pred_ds.RasterYSize):
-        p, pv = _binary(pb, y, h, pred_threshold)
-        r, rv = _binary(rb, y, h, ref_threshold)
+        p, pv = _binary(pred_ds, y, h, pred_threshold)
+        r, rv = _binary(ref_ds, y, h, ref_threshold)
         valid = pv & rv
         tp += int(np.count_nonzero(p & r & valid))
         fp += int(np.count_nonzero(p & ~r & valid))
@@ -122,9 +114,9 @@ def _label_raster(path: str, threshold: float, out_path: str) -> tuple[str, int]
     for target in (mask, labels):
         target.SetGeoTransform(gt)
         target.SetProjection(ds.GetProjection())
-    band, mb, lb = ds.GetRasterBand(1), mask.GetRasterBand(1), labels.GetRasterBand(1)
+    mb, lb = mask.GetRasterBand(1), labels.GetRasterBand(1)
     for y, h in _windows(height):
-        positive, valid = _binary(band, y, h, threshold)
+        positive, valid = _binary(ds, y, h, threshold)
         mb.WriteArray(positive.view(np.uint8), 0, y)
         lb.WriteArray(np.where(valid, 0, LABEL_NODATA).astype(np.int32), 0, y)
     vds = ogr.GetDriverByName("GPKG").CreateDataSource(

@@ -38,6 +38,7 @@ from .raster_io import (
     window_geotransform,
 )
 from .tiling import tile_starts
+from .valid_pixels import valid_mask
 
 LABEL_NODATA = 255
 
@@ -53,21 +54,6 @@ class TileExportResult:
     labels_dir: str
     files: list[str] = field(default_factory=list)  # image tile paths
     warnings: list[str] = field(default_factory=list)
-
-
-def _valid(ds: gdal.Dataset, bands: list[int], data: np.ndarray, win: Window) -> np.ndarray:
-    valid = np.ones(data.shape[1:], bool)
-    for i, b in enumerate(bands):
-        band = ds.GetRasterBand(b)
-        flags = band.GetMaskFlags()
-        if flags & gdal.GMF_NODATA:
-            nd = band.GetNoDataValue()
-            valid &= ~np.isnan(data[i]) if np.isnan(nd) else data[i] != nd
-        elif flags != gdal.GMF_ALL_VALID:
-            valid &= band.GetMaskBand().ReadAsArray(win.xoff, win.yoff, win.xsize, win.ysize) > 0
-        if data.dtype.kind == "f":
-            valid &= ~np.isnan(data[i])
-    return valid
 
 
 def _read_tile(ds: gdal.Dataset, x: int, y: int, w: int, h: int, bands: list[int], path: str) -> np.ndarray:
@@ -155,6 +141,131 @@ def check_polygons(layer: ogr.Layer, path: str) -> None:
         )
 
 
+def _check_inputs(ds: gdal.Dataset, bands: list[int], tile_size: int, overlap: int) -> None:
+    if tile_size < 1 or not 0 <= overlap < tile_size:
+        raise DetectionError(
+            f"Tile size {tile_size} / overlap {overlap}: use a tile size > 0 and 0 <= overlap < size."
+        )
+    bad = [b for b in bands if not 1 <= b <= ds.RasterCount]
+    if bad:
+        raise DetectionError(
+            f"The raster has {ds.RasterCount} band(s); band(s) {bad} do not exist. Fix BANDS."
+        )
+    if not ds.GetProjection() and ds.GetGeoTransform(can_return_null=True) is None:
+        raise DetectionError("The orthophoto has no georeferencing, so the inventory cannot be placed on it.")
+    check_tile_size(tile_size)
+    itemsize = max(1, gdal.GetDataTypeSize(ds.GetRasterBand(bands[0]).DataType) // 8)
+    check_fits(
+        # a tile's bands (read and padded) plus its label, mask and validity arrays
+        tile_size * tile_size * (2 * len(bands) * itemsize + 4),
+        f"Tiles of {tile_size} x {tile_size} pixels",
+        "Use a smaller tile size (the shipped model trains on 512 or smaller).",
+    )
+
+
+def _output_folders(out_dir: str) -> tuple[Path, Path]:
+    images, labels = Path(out_dir) / "images", Path(out_dir) / "labels"
+    try:
+        images.mkdir(parents=True, exist_ok=True)
+        labels.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DetectionError(
+            f"The folder '{out_dir}' cannot be created ({exc}). Choose a writable folder."
+        ) from exc
+    if not os.access(images, os.W_OK):
+        raise DetectionError(f"The folder '{images}' is not writable. Choose another output folder.")
+    return images, labels
+
+
+class _TileWriter:
+    """Writes the tile pairs of one export, staged in ``outputs``, and counts them in ``result``."""
+
+    def __init__(
+        self,
+        ds: gdal.Dataset,
+        raster_path: str,
+        bands: list[int],
+        layer: ogr.Layer,
+        tile_size: int,
+        prefix: str,
+        negative_fraction: float,
+        seed: int,
+        outputs: AtomicOutputs,
+        result: TileExportResult,
+    ) -> None:
+        self.ds, self.raster_path, self.bands, self.layer = ds, raster_path, bands, layer
+        self.tile_size, self.prefix, self.negative_fraction = tile_size, prefix, negative_fraction
+        self.h, self.w = min(tile_size, ds.RasterYSize), min(tile_size, ds.RasterXSize)
+        self.nodata = ds.GetRasterBand(bands[0]).GetNoDataValue()
+        self.rng = random.Random(seed)
+        self.gtiff = gdal.GetDriverByName("GTiff")
+        self.outputs, self.result = outputs, result
+
+    def _label(self, tgt: tuple[float, ...]) -> np.ndarray:
+        """The inventory burnt onto the tile's grid (1 inside a polygon)."""
+        size = self.tile_size
+        mem = gdal.GetDriverByName("MEM").Create("", size, size, 1, gdal.GDT_Byte)
+        mem.SetGeoTransform(tgt)
+        mem.SetProjection(self.ds.GetProjection())
+        x_edges = (tgt[0], tgt[0] + size * tgt[1])
+        y_edges = (tgt[3], tgt[3] + size * tgt[5])
+        self.layer.SetSpatialFilterRect(min(x_edges), min(y_edges), max(x_edges), max(y_edges))
+        gdal.RasterizeLayer(mem, [1], self.layer, burn_values=[1])
+        self.layer.SetSpatialFilter(None)
+        return mem.GetRasterBand(1).ReadAsArray()
+
+    def write(self, i: int, j: int, x: int, y: int) -> None:
+        """The tile at row ``i``, column ``j`` (pixel ``x``, ``y``), unless it is skipped."""
+        h, w, size, result = self.h, self.w, self.tile_size, self.result
+        data = _read_tile(self.ds, x, y, w, h, self.bands, self.raster_path)
+        valid = valid_mask(self.ds, self.bands, data, x, y)
+        if not valid.any():
+            result.skipped_empty += 1
+            return
+        tgt = window_geotransform(self.ds.GetGeoTransform(), Window(x, y, w, h))
+        label = self._label(tgt)
+        full_valid = np.zeros((size, size), bool)
+        full_valid[:h, :w] = valid
+        label[~full_valid] = LABEL_NODATA
+        positive = bool((label == 1).any())
+        if not positive and self.rng.random() >= self.negative_fraction:
+            result.skipped_negative += 1
+            return
+        padded = np.zeros((len(self.bands), size, size), data.dtype)
+        if self.nodata is not None:
+            padded[:] = np.asarray(self.nodata).astype(data.dtype)
+        padded[:, :h, :w] = data
+        name = f"{self.prefix}_{i:03d}_{j:03d}.tif"
+        img_path, lab_path = Path(result.images_dir) / name, Path(result.labels_dir) / name
+        with recorded_gdal_errors() as errors:
+            try:
+                _write_pair(
+                    self.gtiff,
+                    self.outputs.temp_for(img_path, lock=False),
+                    self.outputs.temp_for(lab_path, lock=False),
+                    self.ds,
+                    self.bands,
+                    tgt,
+                    padded,
+                    label,
+                    full_valid,
+                    self.nodata,
+                )
+            except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
+                errors.messages.append(str(exc))
+        if errors.messages:
+            raise DetectionError(
+                f"Writing the tile '{name}' failed ({errors.summary()}). Check the free disk space; "
+                "no tile was written."
+            )
+        result.tiles_written += 1
+        result.files.append(str(img_path))
+        if positive:
+            result.positive_tiles += 1
+        else:
+            result.negative_tiles += 1
+
+
 def export_training_tiles(
     raster_path: str,
     inventory_path: str,
@@ -171,54 +282,20 @@ def export_training_tiles(
     """Write image/label tile pairs; see the module docstring."""
     progress = progress or (lambda _p: None)
     is_canceled = is_canceled or (lambda: False)
-    if tile_size < 1 or not 0 <= overlap < tile_size:
-        raise DetectionError(
-            f"Tile size {tile_size} / overlap {overlap}: use a tile size > 0 and 0 <= overlap < size."
-        )
     ds = open_raster(raster_path)
     bands = bands or list(range(1, ds.RasterCount + 1))
-    bad = [b for b in bands if not 1 <= b <= ds.RasterCount]
-    if bad:
-        raise DetectionError(
-            f"The raster has {ds.RasterCount} band(s); band(s) {bad} do not exist. Fix BANDS."
-        )
-    if not ds.GetProjection() and ds.GetGeoTransform(can_return_null=True) is None:
-        raise DetectionError("The orthophoto has no georeferencing, so the inventory cannot be placed on it.")
-    check_tile_size(tile_size)
-    itemsize = max(1, gdal.GetDataTypeSize(ds.GetRasterBand(bands[0]).DataType) // 8)
-    check_fits(
-        # a tile's bands (read and padded) plus its label, mask and validity arrays
-        tile_size * tile_size * (2 * len(bands) * itemsize + 4),
-        f"Tiles of {tile_size} x {tile_size} pixels",
-        "Use a smaller tile size (the shipped model trains on 512 or smaller).",
-    )
+    _check_inputs(ds, bands, tile_size, overlap)
     inventory = open_vector(inventory_path)
     check_polygons(inventory.GetLayer(0), inventory_path)
     inventory = None
     src, layer = layer_in_srs(inventory_path, dataset_srs(ds))
-    images, labels = Path(out_dir) / "images", Path(out_dir) / "labels"
-    try:
-        images.mkdir(parents=True, exist_ok=True)
-        labels.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DetectionError(
-            f"The folder '{out_dir}' cannot be created ({exc}). Choose a writable folder."
-        ) from exc
-    if not os.access(images, os.W_OK):
-        raise DetectionError(f"The folder '{images}' is not writable. Choose another output folder.")
-
-    gt = ds.GetGeoTransform()
+    images, labels = _output_folders(out_dir)
     rows = tile_starts(
         ds.RasterYSize, min(tile_size, ds.RasterYSize), min(overlap, max(ds.RasterYSize - 1, 0))
     )
     cols = tile_starts(
         ds.RasterXSize, min(tile_size, ds.RasterXSize), min(overlap, max(ds.RasterXSize - 1, 0))
     )
-    h, w = min(tile_size, ds.RasterYSize), min(tile_size, ds.RasterXSize)
-    first = ds.GetRasterBand(bands[0])
-    nodata = first.GetNoDataValue()
-    rng = random.Random(seed)
-    gtiff = gdal.GetDriverByName("GTiff")
     result = TileExportResult(0, 0, 0, 0, 0, str(images), str(labels))
     total = len(rows) * len(cols)
     # Tiles are staged and moved into place together at the end: an error, a cancel or a full disk
@@ -227,72 +304,20 @@ def export_training_tiles(
     try:
         outputs.lock(images)
         outputs.lock(labels)
+        writer = _TileWriter(
+            ds, raster_path, bands, layer, tile_size, prefix, negative_fraction, seed, outputs, result
+        )
         for i, y in enumerate(rows.tolist()):
             for j, x in enumerate(cols.tolist()):
                 if is_canceled():
                     raise DetectionCanceled("Tile export canceled; no tile was written.")
                 progress(100.0 * (i * len(cols) + j) / total)
-                win = Window(x, y, w, h)
-                data = _read_tile(ds, x, y, w, h, bands, raster_path)
-                valid = _valid(ds, bands, data, win)
-                if not valid.any():
-                    result.skipped_empty += 1
-                    continue
-                tgt = window_geotransform(gt, win)
-                mem = gdal.GetDriverByName("MEM").Create("", tile_size, tile_size, 1, gdal.GDT_Byte)
-                mem.SetGeoTransform(tgt)
-                mem.SetProjection(ds.GetProjection())
-                x_edges = (tgt[0], tgt[0] + tile_size * tgt[1])
-                y_edges = (tgt[3], tgt[3] + tile_size * tgt[5])
-                layer.SetSpatialFilterRect(min(x_edges), min(y_edges), max(x_edges), max(y_edges))
-                gdal.RasterizeLayer(mem, [1], layer, burn_values=[1])
-                layer.SetSpatialFilter(None)
-                label = mem.GetRasterBand(1).ReadAsArray()
-                full_valid = np.zeros((tile_size, tile_size), bool)
-                full_valid[:h, :w] = valid
-                label[~full_valid] = LABEL_NODATA
-                positive = bool((label == 1).any())
-                if not positive and rng.random() >= negative_fraction:
-                    result.skipped_negative += 1
-                    continue
-                name = f"{prefix}_{i:03d}_{j:03d}.tif"
-                img_path, lab_path = images / name, labels / name
-                padded = np.zeros((len(bands), tile_size, tile_size), data.dtype)
-                if nodata is not None:
-                    padded[:] = np.asarray(nodata).astype(data.dtype)
-                padded[:, :h, :w] = data
-                with recorded_gdal_errors() as errors:
-                    try:
-                        _write_pair(
-                            gtiff,
-                            outputs.temp_for(img_path, lock=False),
-                            outputs.temp_for(lab_path, lock=False),
-                            ds,
-                            bands,
-                            tgt,
-                            padded,
-                            label,
-                            full_valid,
-                            nodata,
-                        )
-                    except RuntimeError as exc:  # gdal.UseExceptions() set by someone else
-                        errors.messages.append(str(exc))
-                if errors.messages:
-                    raise DetectionError(
-                        f"Writing the tile '{name}' failed ({errors.summary()}). Check the free disk space; "
-                        "no tile was written."
-                    )
-                result.tiles_written += 1
-                result.files.append(str(img_path))
-                if positive:
-                    result.positive_tiles += 1
-                else:
-                    result.negative_tiles += 1
+                writer.write(i, j, x, y)
         outputs.commit()
     finally:
         if not outputs.committed:
             outputs.discard()
-        layer = None
+        layer = writer = None
         del src
     if result.positive_tiles == 0:
         result.warnings.append(

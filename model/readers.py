@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from osgeo import gdal, ogr
 
+from core.valid_pixels import valid_mask
 from model.data import IMAGE_SUFFIXES, NODATA_FILL, DataError, Scene
 
 gdal.UseExceptions()
@@ -61,18 +62,15 @@ def _value_range(ds: gdal.Dataset, path: Path) -> tuple[list[float], list[float]
 
 
 def read_image(path: str | Path, bands: list[int] | None = None) -> RasterImage:
-    """Raw bands, the imagery-present mask (mask band / nodata / alpha) and the value range."""
+    """Raw bands, the imagery-present mask (nodata / alpha / mask band / NaN, as the inference core
+    decides it: :mod:`core.valid_pixels`) and the value range."""
     path = Path(path)
     ds = _open(path)
     bands = bands or list(range(1, min(ds.RasterCount, 3) + 1))
     if max(bands) > ds.RasterCount:
         raise DataError(f"{path}: has {ds.RasterCount} bands, band {max(bands)} was asked for")
     raw = np.stack([ds.GetRasterBand(b).ReadAsArray().astype(np.float32) for b in bands])
-    valid = np.ones(raw.shape[1:], dtype=bool)
-    for b in bands:
-        band = ds.GetRasterBand(b)
-        if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
-            valid &= band.GetMaskBand().ReadAsArray() > 0
+    valid = valid_mask(ds, bands, raw)  # the inference core's rule
     lo, hi = _value_range(ds, path)
     lo = [lo[b - 1] for b in bands]
     hi = [hi[b - 1] for b in bands]

@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Files the algorithms ship with, found relative to the plugin folder."""
+"""Files the algorithms ship with (named once, in :mod:`core.resources`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from ..core.resources import ICON_PATH, SHIPPED_MODEL
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
-RESOURCES_DIR = PLUGIN_DIR / "resources"
-DEFAULT_MODEL_PATH = RESOURCES_DIR / "model" / "landslide_daunet.onnx"
-ICON_PATH = RESOURCES_DIR / "icon.svg"
+DEFAULT_MODEL_PATH = SHIPPED_MODEL
+
+__all__ = ["DEFAULT_MODEL_PATH", "ICON_PATH"]

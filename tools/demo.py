@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_NAME = "landslide_detector"
 SAMPLE = ROOT / "resources" / "sample" / "sample_orthophoto.tif"
 SAMPLE_INVENTORY = ROOT / "resources" / "sample" / "sample_inventory.gpkg"
-DEFAULT_MODEL = ROOT / "resources" / "model" / "landslide_daunet.onnx"
 OUTPUT_DIR = ROOT / "demo-output"
 
 sys.path.insert(0, str(ROOT))
+from core.resources import SHIPPED_MODEL as DEFAULT_MODEL  # noqa: E402 - needs ROOT on the path
 
 
 class DemoError(Exception):

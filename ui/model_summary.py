@@ -7,11 +7,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..core.resources import MODEL_CARD, SHIPPED_MODEL  # noqa: F401 - the dock imports them from here
 from .i18n import tr
-
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = PLUGIN_DIR / "resources" / "model" / "landslide_daunet.onnx"
-MODEL_CARD = PLUGIN_DIR / "resources" / "model" / "MODEL_CARD.md"
 
 _METRIC_ORDER = ("iou", "f1", "precision", "recall")
 _METRIC_WORDS = {"iou": "IoU", "f1": "F1"}
