@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
@@ -35,7 +35,8 @@ from ..core.memory import MAX_TILE
 from ..core.precision import PRECISIONS as PRECISION_CHOICES
 from .algorithm_base import LandslidesAlgorithm
 from .destinations import StagedDestination, check_writable_destination, write_staged_sink
-from .ogr_io import gpkg_features, gpkg_schema, write_polygons_gpkg
+from .detect_io import DetectNames, DetectReport
+from .ogr_io import export_polygon_parameter, gpkg_features, gpkg_schema
 from .paths import DEFAULT_MODEL_PATH
 from .raster_input import RasterFileParameter, RasterInput, band_list, raster_input, tile_size_problem
 from .result_fields import output_feature, output_fields
@@ -44,35 +45,11 @@ from .styles import attach_stylers
 
 DEVICES = ["auto", "cuda", "cpu"]
 PRECISIONS = list(PRECISION_CHOICES)
-WARNING_PREFIX = "Warning: "
 
 
-class DetectLandslidesAlgorithm(LandslidesAlgorithm):
-    INPUT = "INPUT"
-    MODEL = "MODEL"
-    BANDS = "BANDS"
-    THRESHOLD = "THRESHOLD"
-    MIN_AREA = "MIN_AREA"
-    MASK = "MASK"
-    EXTENT = "EXTENT"
-    DEVICE = "DEVICE"
-    PRECISION = "PRECISION"
-    THREADS = "THREADS"
-    TILE_SIZE = "TILE_SIZE"
-    OVERLAP = "OVERLAP"
-    BATCH_SIZE = "BATCH_SIZE"
-    TTA = "TTA"
-    RESAMPLE = "RESAMPLE"
-    SIMPLIFY = "SIMPLIFY"
-    OUTPUT = "OUTPUT"
-    PROBABILITY = "PROBABILITY"
-    POLYGON_COUNT = "POLYGON_COUNT"
-    TOTAL_AREA_M2 = "TOTAL_AREA_M2"
-    EXECUTION_PROVIDER = "EXECUTION_PROVIDER"
-    PROVIDER_REASON = "PROVIDER_REASON"
-    PRECISION_USED = "PRECISION_USED"
-    PRECISION_REASON = "PRECISION_REASON"
-    ELAPSED_S = "ELAPSED_S"
+class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
+    """Parameter and output names (INPUT, THRESHOLD, ...) are class constants from DetectNames,
+    which the dock's typed request and report share."""
 
     def name(self) -> str:
         return "detect"
@@ -230,6 +207,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.PRECISION_USED, self.tr("Precision used")))
         self.addOutput(QgsProcessingOutputString(self.PRECISION_REASON, self.tr("Why this precision")))
         self.addOutput(QgsProcessingOutputNumber(self.ELAPSED_S, self.tr("Detection time (s)")))
+        self.addOutput(QgsProcessingOutputString(self.WARNINGS, self.tr("Warnings (one per line)")))
 
     # --- parameters -> engine options ------------------------------------------------------------
 
@@ -291,6 +269,12 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         if probability_path:
             check_writable_destination(probability_path, self.tr("probability raster"))
 
+        warnings: list[str] = []
+
+        def warn(message: str) -> None:  # the toolbox log at once, the report at the end
+            warnings.append(message)
+            feedback.pushWarning(message)
+
         # Both outputs are written into staging folders (their paths locked against a concurrent run)
         # and committed together at the end: a failure anywhere changes no existing file.
         try:
@@ -298,10 +282,10 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 polygons_destination = StagedDestination(parameters.get(self.OUTPUT), outputs)
                 staged_probability = outputs.temp_for(probability_path) if probability_path else None
                 if parameters.get(self.MASK) not in (None, ""):
-                    options.mask_path = self._write_mask(parameters, context, raster.crs(), work, feedback)
+                    options.mask_path = self._write_mask(parameters, context, raster.crs(), work, warn)
                 polygons_path = os.path.join(work, "landslides.gpkg")
                 result = self._detect(
-                    raster_path, model_path, polygons_path, staged_probability, options, feedback
+                    raster_path, model_path, polygons_path, staged_probability, options, feedback, warn
                 )
                 dest_id = self._copy_to_sink(
                     parameters, context, polygons_path, raster.crs(), polygons_destination
@@ -330,17 +314,18 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         # Styled in postProcessAlgorithm (main thread), when QGIS loads the outputs into a project.
         self._loaded_outputs = {"polygons": dest_id, "probability": probability_path}
         self._threshold = result.threshold
-        return {
-            self.OUTPUT: dest_id,
-            self.PROBABILITY: probability_path,
-            self.POLYGON_COUNT: result.polygon_count,
-            self.TOTAL_AREA_M2: result.total_area_m2,
-            self.EXECUTION_PROVIDER: result.provider.used,
-            self.PROVIDER_REASON: result.provider.reason,
-            self.PRECISION_USED: result.provider.precision,
-            self.PRECISION_REASON: result.provider.precision_reason,
-            self.ELAPSED_S: result.elapsed_s,
-        }
+        return DetectReport(
+            polygon_count=result.polygon_count,
+            total_area_m2=result.total_area_m2,
+            provider=result.provider.used,
+            provider_reason=result.provider.reason,
+            precision=result.provider.precision,
+            precision_reason=result.provider.precision_reason,
+            elapsed_s=result.elapsed_s,
+            warnings=warnings,
+            output=dest_id,
+            probability=probability_path,
+        ).results()
 
     def postProcessAlgorithm(
         self, context: QgsProcessingContext, feedback: QgsProcessingFeedback
@@ -385,20 +370,10 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         probability_path: str | None,
         options: DetectionOptions,
         feedback: QgsProcessingFeedback,
+        warn: Callable[[str], None],
     ) -> DetectionResult:
-        warned: set[str] = set()
-
-        def log(message: str) -> None:
-            # The core logs its warnings with this prefix as they happen; show them as warnings.
-            if message.startswith(WARNING_PREFIX):
-                warning = message[len(WARNING_PREFIX) :]
-                warned.add(warning)
-                feedback.pushWarning(warning)
-            else:
-                feedback.pushInfo(message)
-
         try:
-            result = run_detection(
+            return run_detection(
                 raster_path,
                 model_path,
                 polygons_path,
@@ -406,16 +381,13 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
                 options=options,
                 progress=feedback.setProgress,
                 is_canceled=feedback.isCanceled,
-                log=log,
+                log=feedback.pushInfo,
+                warn=warn,
             )
         except DetectionCanceled as error:
             raise QgsProcessingException(self.tr("Detection canceled; no output was written.")) from error
         except DetectionError as error:
             raise QgsProcessingException(str(error)) from error
-        for warning in result.warnings:
-            if warning not in warned:
-                feedback.pushWarning(warning)
-        return result
 
     def _write_mask(
         self,
@@ -423,22 +395,20 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm):
         context: QgsProcessingContext,
         raster_crs: QgsCoordinateReferenceSystem,
         work: str,
-        feedback: QgsProcessingFeedback,
+        warn: Callable[[str], None],
     ) -> str:
-        source = self.parameterAsSource(parameters, self.MASK, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.MASK))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
-            raise QgsProcessingException(
-                self.tr(
-                    "The mask '{}' holds no polygons ({}). Give a polygon layer to search inside."
-                ).format(source.sourceName(), QgsWkbTypes.displayString(source.wkbType()))
-            )
-        request = QgsFeatureRequest().setNoAttributes()
-        if raster_crs.isValid() and source.sourceCrs().isValid():
-            request.setDestinationCrs(raster_crs, context.transformContext())
         path = os.path.join(work, "mask.gpkg")
-        count = write_polygons_gpkg(path, source.getFeatures(request), raster_crs)
+        count = export_polygon_parameter(
+            self,
+            parameters,
+            self.MASK,
+            context,
+            raster_crs,
+            path,
+            lambda source: self.tr(
+                "The mask '{}' holds no polygons ({}). Give a polygon layer to search inside."
+            ).format(source.sourceName(), QgsWkbTypes.displayString(source.wkbType())),
+        )
         if count == 0:
-            feedback.pushWarning(self.tr("The mask layer holds no polygons: nothing will be searched."))
+            warn(self.tr("The mask layer holds no polygons: nothing will be searched."))
         return path

@@ -12,7 +12,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeature,
-    QgsFeatureRequest,
     QgsField,
     QgsFields,
     QgsMapLayer,
@@ -38,7 +37,7 @@ from ..core.raster_io import recorded_gdal_errors
 from ..core.report import write_html_report
 from .algorithm_base import LandslidesAlgorithm
 from .destinations import StagedDestination, check_writable_destination, write_staged_sink
-from .ogr_io import write_polygons_gpkg
+from .ogr_io import export_polygon_parameter
 from .raster_input import LayerFileParameter, RasterInput, raster_input, unloaded_raster_path
 from .run_guard import guarded
 
@@ -279,20 +278,19 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
         work: str,
         extent: QgsRectangle,
     ) -> str:
-        source = self.parameterAsSource(parameters, key, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, key))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
-            raise QgsProcessingException(
-                self.tr("'{}' ({}) holds no polygons: give landslide polygons or a landslide raster.").format(
-                    source.sourceName(), key
-                )
-            )
-        request = QgsFeatureRequest().setNoAttributes()
-        if crs.isValid() and source.sourceCrs().isValid():
-            request.setDestinationCrs(crs, context.transformContext())
         path = os.path.join(work, f"{key.lower()}.gpkg")
-        write_polygons_gpkg(path, source.getFeatures(request), crs, extent)
+        export_polygon_parameter(
+            self,
+            parameters,
+            key,
+            context,
+            crs,
+            path,
+            lambda source: self.tr(
+                "'{}' ({}) holds no polygons: give landslide polygons or a landslide raster."
+            ).format(source.sourceName(), key),
+            extent,
+        )
         return path
 
     def _grid_raster(

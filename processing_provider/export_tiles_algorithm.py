@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 from qgis.core import (
-    QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
@@ -27,7 +26,7 @@ from ..core.errors import DetectionCanceled, DetectionError
 from ..core.memory import MAX_TILE
 from ..core.training_tiles import export_training_tiles
 from .algorithm_base import LandslidesAlgorithm
-from .ogr_io import write_polygons_gpkg
+from .ogr_io import export_polygon_parameter
 from .raster_input import RasterFileParameter, band_list, raster_input, tile_size_problem
 from .run_guard import guarded
 
@@ -132,16 +131,6 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
     ) -> dict[str, Any]:
         raster = raster_input(self, parameters, self.INPUT, context)  # a file is not loaded as a layer
         raster_path = raster.path
-        source = self.parameterAsSource(parameters, self.INVENTORY, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.INVENTORY))
-        if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
-            raise QgsProcessingException(
-                self.tr(
-                    "The inventory '{}' holds {}, not landslide polygons. Give a polygon layer (points, "
-                    "lines or a table cannot be burnt into label tiles)."
-                ).format(source.sourceName(), QgsWkbTypes.displayString(source.wkbType()))
-            )
         out_dir = self.parameterAsFileOutput(parameters, self.OUTPUT_FOLDER, context)
         if not out_dir:
             raise QgsProcessingException(self.tr("Choose an output folder for the tiles."))
@@ -152,12 +141,19 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
             )
 
         with work_folder("tiles") as work:
-            # QGIS reprojects the inventory (with the project's datum transformations) to the raster CRS.
-            request = QgsFeatureRequest().setNoAttributes()
-            if raster.crs().isValid() and source.sourceCrs().isValid():
-                request.setDestinationCrs(raster.crs(), context.transformContext())
             inventory_path = os.path.join(work, "inventory.gpkg")
-            count = write_polygons_gpkg(inventory_path, source.getFeatures(request), raster.crs())
+            count = export_polygon_parameter(
+                self,
+                parameters,
+                self.INVENTORY,
+                context,
+                raster.crs(),
+                inventory_path,
+                lambda source: self.tr(
+                    "The inventory '{}' holds {}, not landslide polygons. Give a polygon layer (points, "
+                    "lines or a table cannot be burnt into label tiles)."
+                ).format(source.sourceName(), QgsWkbTypes.displayString(source.wkbType())),
+            )
             feedback.pushInfo(self.tr("{} inventory polygons").format(count))
             try:
                 result = export_training_tiles(

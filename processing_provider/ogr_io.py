@@ -7,16 +7,21 @@ folder is removed, which Windows requires.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from osgeo import ogr, osr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
+    QgsFeatureRequest,
     QgsField,
     QgsFields,
     QgsGeometry,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
     QgsRectangle,
     QgsWkbTypes,
 )
@@ -115,3 +120,27 @@ def write_polygons_gpkg(
         layer = None
         dataset = None
     return count
+
+
+def export_polygon_parameter(
+    algorithm: QgsProcessingAlgorithm,
+    parameters: dict[str, Any],
+    key: str,
+    context: QgsProcessingContext,
+    crs: QgsCoordinateReferenceSystem,
+    path: str,
+    not_polygons: Callable[[QgsProcessingFeatureSource], str],
+    extent: QgsRectangle | None = None,
+) -> int:
+    """Write the polygons of the feature source parameter ``key`` to a GeoPackage at ``path`` for
+    the core, reprojected by QGIS (with the project's datum transformations) into ``crs``; returns
+    how many. A source that is not polygons is refused with ``not_polygons(source)``."""
+    source = algorithm.parameterAsSource(parameters, key, context)
+    if source is None:
+        raise QgsProcessingException(algorithm.invalidSourceError(parameters, key))
+    if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:
+        raise QgsProcessingException(not_polygons(source))
+    request = QgsFeatureRequest().setNoAttributes()
+    if crs.isValid() and source.sourceCrs().isValid():
+        request.setDestinationCrs(crs, context.transformContext())
+    return write_polygons_gpkg(path, source.getFeatures(request), crs, extent)

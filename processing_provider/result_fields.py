@@ -17,9 +17,12 @@ from typing import Any
 from qgis.core import QgsFeature, QgsField, QgsFields
 from qgis.PyQt.QtCore import QVariant
 
+from ..core.vectorize import ATTRIBUTES, OPTIONAL_ATTRIBUTES
+
 ID_FIELD = "fid"
 CORE_ID_FIELD = "id"
-DECIMALS = {"area_m2": 2, "perimeter_m": 2, "mean_prob": 3, "max_prob": 3}
+# Per attribute, from its spec in the core (a new attribute brings its own rounding).
+DECIMALS = {a.name: a.decimals for a in (*ATTRIBUTES, *OPTIONAL_ATTRIBUTES) if a.decimals is not None}
 
 
 def output_fields(core_fields: QgsFields) -> QgsFields:

@@ -37,6 +37,7 @@ from qgis.core import (
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
+from ..processing_provider.detect_io import DetectNames, DetectReport, DetectRequest
 from .i18n import tr
 
 ALGORITHM_ID = "landslides:detect"
@@ -48,15 +49,21 @@ TASK_FLAGS = QgsTask.CanCancel | QgsTask.Silent if hasattr(QgsTask, "Silent") el
 
 
 class CapturingFeedback(QgsProcessingFeedback):
-    """Keeps what the algorithm reports as errors, to show them in plain words."""
+    """Keeps what the algorithm reports as errors and warnings, to show them in plain words (the
+    warnings of a successful run also come typed in its report)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N803 - Qt API name
         self.errors.append(error)
         super().reportError(error, fatalError)
+
+    def pushWarning(self, warning: str) -> None:
+        self.warnings.append(warning)
+        super().pushWarning(warning)
 
 
 @dataclass
@@ -70,6 +77,7 @@ class RunOutcome:
     raster_name: str = ""
     model_path: str = ""
     probability_path: Path | None = None
+    report: DetectReport = field(default_factory=DetectReport)  # a successful run's, typed
 
 
 def plain_error(messages: list[str]) -> str:
@@ -169,14 +177,16 @@ class DetectionRun(QObject):
 
     def __init__(
         self,
-        parameters: dict[str, Any],
+        parameters: DetectRequest | dict[str, Any],
         final_path: Path,
         raster_name: str,
         parent: QObject | None = None,
         probability: bool = False,
     ) -> None:
         super().__init__(parent)
-        self.parameters = dict(parameters)
+        # A DetectRequest; a parameter dict still works (callers from before the typed request).
+        typed = isinstance(parameters, DetectRequest)
+        self.parameters = parameters.parameters() if typed else dict(parameters)
         self.final_path = Path(final_path)
         self.raster_name = raster_name
         self.settings = ""  # what this run's layer name says differs (set by the dock)
@@ -213,9 +223,9 @@ class DetectionRun(QObject):
             self._finish(RunOutcome("failed", text.format(folder, exc)))
             return
         parameters = dict(self.parameters)
-        parameters["OUTPUT"] = str(self.partial_dir / "landslides.gpkg")
+        parameters[DetectNames.OUTPUT] = str(self.partial_dir / "landslides.gpkg")
         if self.probability:
-            parameters["PROBABILITY"] = str(self.partial_dir / "probability.tif")
+            parameters[DetectNames.PROBABILITY] = str(self.partial_dir / "probability.tif")
 
         self.context = QgsProcessingContext()
         self.context.setProject(QgsProject.instance())
@@ -271,14 +281,15 @@ class DetectionRun(QObject):
 
     def _publish(self, results: dict[str, Any]) -> RunOutcome:
         """Rename the finished GeoPackage (and probability raster) to their final names."""
-        written = Path(str(results.get("OUTPUT") or (self.partial_dir / "landslides.gpkg")))
+        report = DetectReport.from_results(results)
+        written = Path(report.output or (self.partial_dir / "landslides.gpkg"))
         if not written.is_file():
             text = tr("The algorithm reported success but wrote no file at {}.")
             return RunOutcome("failed", text.format(written))
         probability = None
         try:
             if self.probability:
-                source = Path(str(results.get("PROBABILITY") or (self.partial_dir / "probability.tif")))
+                source = Path(report.probability or (self.partial_dir / "probability.tif"))
                 os.replace(source, self.probability_path)
                 probability = self.probability_path
             os.replace(written, self.final_path)
@@ -287,15 +298,16 @@ class DetectionRun(QObject):
                 probability.unlink(missing_ok=True)
             text = tr("Could not move the result to {}: {}.")
             return RunOutcome("failed", text.format(self.final_path, exc))
-        clean = {key: value for key, value in results.items() if key not in ("OUTPUT", "PROBABILITY")}
-        return RunOutcome("ok", "", self.final_path, clean, probability_path=probability)
+        names = (DetectNames.OUTPUT, DetectNames.PROBABILITY)
+        clean = {key: value for key, value in results.items() if key not in names}
+        return RunOutcome("ok", "", self.final_path, clean, probability_path=probability, report=report)
 
     def _finish(self, outcome: RunOutcome) -> None:
         self.done = True
         if self.partial_dir is not None:
             shutil.rmtree(self.partial_dir, ignore_errors=True)
         outcome.raster_name = self.raster_name
-        outcome.model_path = str(self.parameters.get("MODEL", ""))
+        outcome.model_path = str(self.parameters.get(DetectNames.MODEL, ""))
         # The context and feedback may go now: the task has finished with them.
         _LIVE_RUNS.discard(self)
         self.finished.emit(outcome)

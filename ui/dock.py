@@ -40,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..processing_provider.detect_io import DetectRequest
 from .detection_run import DetectionRun, RunOutcome
 from .i18n import tr
 from .installer import OnnxRuntimeInstaller
@@ -517,26 +518,28 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         if not sip.isdeleted(self.scrollArea):
             self.scrollArea.ensureWidgetVisible(self.statusLabel)
 
-    def parameters(self, raster: QgsRasterLayer) -> dict[str, Any]:
-        """The ``landslides:detect`` parameters the dock's widgets describe (OUTPUT set by the run)."""
+    def request(self, raster: QgsRasterLayer) -> DetectRequest:
+        """The ``landslides:detect`` run the dock's widgets describe (outputs set by the run)."""
         # A file path, not the layer id: the algorithm opens its own copy in the task's thread.
         source = raster.source() if raster.providerType() == "gdal" else raster.id()
         own = not self.use_model_values()
-        params: dict[str, Any] = {
-            "INPUT": source,
-            "MODEL": self.model_path(),
+        tile, overlap = self.tileSizeSpin, self.overlapSpin
+        return DetectRequest(
+            raster=source,
+            model=self.model_path(),
             # None: the model's calibrated values, which the (disabled) spin boxes show.
-            "THRESHOLD": round(self.thresholdSpin.value(), 4) if own else None,
-            "MIN_AREA": self.minAreaSpin.value() if own else None,
-            "DEVICE": self.device(),
-            "BATCH_SIZE": self.batchSizeSpin.value(),
-            "TTA": self.ttaCheck.isChecked(),
-        }
-        if self.tileSizeSpin.value() > self.tileSizeSpin.minimum():
-            params["TILE_SIZE"] = self.tileSizeSpin.value()
-        if self.overlapSpin.value() > self.overlapSpin.minimum():
-            params["OVERLAP"] = self.overlapSpin.value()
-        return params
+            threshold=round(self.thresholdSpin.value(), 4) if own else None,
+            min_area=self.minAreaSpin.value() if own else None,
+            device=self.device(),
+            batch_size=self.batchSizeSpin.value(),
+            tta=self.ttaCheck.isChecked(),
+            tile_size=tile.value() if tile.value() > tile.minimum() else None,
+            overlap=overlap.value() if overlap.value() > overlap.minimum() else None,
+        )
+
+    def parameters(self, raster: QgsRasterLayer) -> dict[str, Any]:
+        """The Processing parameters of :meth:`request`."""
+        return self.request(raster).parameters()
 
     def start_detection(self, layer: QgsMapLayer | None = None) -> DetectionRun | None:
         """Detect landslides on ``layer`` (or the combo's raster) in the background."""
@@ -558,11 +561,12 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         if area.problem:
             self.set_status(area.problem, "error")
             return None
-        parameters = {**self.parameters(raster), **area.parameters}
+        request = self.request(raster)
+        request.extent, request.mask = area.extent, area.mask
         final = result_path(self.output_folder(), raster.name())
         # No Qt parent: the run must outlive the dock if the plugin is unloaded mid-run.
         probability = self.probabilityCheck.isChecked()
-        self.run = DetectionRun(parameters, final, raster.name(), probability=probability)
+        self.run = DetectionRun(request, final, raster.name(), probability=probability)
         self.run.settings = run_settings(
             self.thresholdSpin.value(),
             self.minAreaSpin.value(),
@@ -591,6 +595,7 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
         self._update_run_button()
         if outcome.status == "ok":
             self._publish(outcome, getattr(run, "settings", ""))
+            self._show_warnings(outcome.report.warnings)
         elif outcome.status == "cancelled":
             self.progressBar.setValue(0)
             self.set_status(outcome.message, "cancelled")
@@ -602,10 +607,16 @@ class LandslideDock(QgsDockWidget, FORM_CLASS):
             self._message(text, Qgis.Critical, 0)
         self.runFinished.emit(outcome)
 
+    def _show_warnings(self, warnings: list[str]) -> None:
+        """The run's warnings (no CRS, another resolution, stretched values, ...) stay in the message
+        bar until the analyst closes them: they say why a result may be off."""
+        for warning in warnings:
+            self._message(warning, Qgis.Warning, 0)
+
     def _publish(self, outcome: RunOutcome, settings: str) -> None:
         finished_at = datetime.now()
-        summary = RunSummary.from_results(
-            outcome.results,
+        summary = RunSummary.from_report(
+            outcome.report,
             raster=outcome.raster_name,
             model=outcome.model_path,
             finished_at=finished_at.isoformat(timespec="seconds"),

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Which part of the orthophoto a dock run searches: the whole layer, the visible map extent, or the
-selected polygons of a polygon layer, as ``landslides:detect`` parameters (EXTENT or MASK)."""
+selected polygons of a polygon layer, as the ``extent`` or ``mask`` of a ``landslides:detect``
+request."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from qgis.core import (
@@ -22,7 +23,8 @@ AREA_MODES = ("layer", "extent", "selection")  # the order of the dock's areaCom
 
 @dataclass
 class AreaChoice:
-    parameters: dict[str, Any] = field(default_factory=dict)
+    extent: Any = None  # a QgsReferencedRectangle (the algorithm reprojects it), or None
+    mask: Any = None  # the selected polygons (a feature source definition), or None
     problem: str = ""  # why the run cannot start, in words naming the fix ("" when it can)
     short: str = ""  # for the result layer's name: what was searched ("" for the whole layer)
 
@@ -41,7 +43,7 @@ def area_choice(mode: str, canvas: QgsMapCanvas | None, polygons: QgsVectorLayer
             return AreaChoice(problem=tr("The map shows nothing yet: zoom to the area to search first."))
         crs = canvas.mapSettings().destinationCrs()
         # A referenced rectangle: the algorithm reprojects it to the orthophoto's CRS.
-        return AreaChoice({"EXTENT": QgsReferencedRectangle(canvas.extent(), crs)}, short=tr("map extent"))
+        return AreaChoice(extent=QgsReferencedRectangle(canvas.extent(), crs), short=tr("map extent"))
     if mode == "selection":
         if not is_polygon_layer(polygons):
             return AreaChoice(problem=tr("Choose the polygon layer whose selected features to search in."))
@@ -50,7 +52,7 @@ def area_choice(mode: str, canvas: QgsMapCanvas | None, polygons: QgsVectorLayer
             text = tr("Nothing is selected in {}: select the polygons to search in, or search everything.")
             return AreaChoice(problem=text.format(polygons.name()))
         source = QgsProcessingFeatureSourceDefinition(polygons.id(), True)
-        return AreaChoice({"MASK": source}, short=tr("{} selected").format(count))
+        return AreaChoice(mask=source, short=tr("{} selected").format(count))
     return AreaChoice()
 
 

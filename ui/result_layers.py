@@ -22,6 +22,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..processing_provider.detect_io import DetectReport
 from ..processing_provider.styles import style_landslides, style_probability
 from .i18n import tr
 
@@ -46,21 +47,20 @@ class RunSummary:
     settings: str = ""  # threshold, minimum area, model and what else differs, for the name
 
     @classmethod
-    def from_results(cls, results: dict[str, Any], **extra: Any) -> RunSummary:
-        def number(key: str) -> float:
-            try:
-                return float(results.get(key) or 0.0)
-            except (TypeError, ValueError):
-                return 0.0
-
+    def from_report(cls, report: DetectReport, **extra: Any) -> RunSummary:
         return cls(
-            polygon_count=int(number("POLYGON_COUNT")),
-            total_area_m2=number("TOTAL_AREA_M2"),
-            provider=str(results.get("EXECUTION_PROVIDER") or ""),
-            provider_reason=str(results.get("PROVIDER_REASON") or ""),
-            elapsed_s=number("ELAPSED_S"),
+            polygon_count=report.polygon_count,
+            total_area_m2=report.total_area_m2,
+            provider=report.provider,
+            provider_reason=report.provider_reason,
+            elapsed_s=report.elapsed_s,
             **extra,
         )
+
+    @classmethod
+    def from_results(cls, results: dict[str, Any], **extra: Any) -> RunSummary:
+        """From the algorithm's results as Processing returns them."""
+        return cls.from_report(DetectReport.from_results(results), **extra)
 
     def describe(self) -> str:
         """One line for the results list, e.g. ``12 polygons · 3.4 ha · CPU · 8.1 s``."""

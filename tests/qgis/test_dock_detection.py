@@ -106,6 +106,28 @@ def test_button_detects_on_the_active_raster_and_lists_the_result(
     assert dock.resultsList.count() == 0
 
 
+def test_the_engines_warnings_reach_the_message_bar(
+    plugin, qgis_iface, qtbot, tmp_path: Path, tiny_model_files
+) -> None:
+    """A run that succeeds with a warning (pixels 4 times the model's training resolution) says so in
+    the message bar, where the analyst sees why the result may be off, not only in a log."""
+    coarse = rasters.bright_squares_raster(tmp_path / "coarse.tif", pixel=2.0)
+    add_raster(coarse, "coarse", qgis_iface)
+    dock = plugin.show_dock()
+    dock.modelFile.setFilePath(str(tiny_model_files.brightness))
+    dock.outputFolder.setFilePath(str(tmp_path / "results"))
+    outcomes = []
+    dock.runFinished.connect(outcomes.append)
+    run = dock.start_detection()
+    qtbot.waitUntil(lambda: run.done, timeout=RUN_TIMEOUT_MS)
+
+    assert dock.status_kind == "done", dock.statusLabel.text()
+    assert [len(outcome.report.warnings) for outcome in outcomes] == [1]
+    assert "training resolution" in outcomes[0].report.warnings[0]
+    shown = qgis_iface.messageBar().get_messages(Qgis.Warning)
+    assert [message for message in shown if "training resolution" in message], shown
+
+
 def test_results_list_is_rebuilt_from_a_saved_project(
     plugin, qgis_iface, qtbot, tmp_path: Path, squares_raster: Path, tiny_model_files
 ) -> None:

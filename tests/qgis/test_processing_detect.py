@@ -220,6 +220,9 @@ def test_raster_without_crs_warns_but_succeeds(
     assert result["POLYGON_COUNT"] == 2
     assert feedback.warnings, "a raster without CRS must be reported"
     assert any("crs" in w.lower() or "coordinate" in w.lower() for w in feedback.warnings)
+    # Each warning once in the log, and typed in the results.
+    assert len(feedback.warnings) == len(set(feedback.warnings))
+    assert result["WARNINGS"].split("\n") == feedback.warnings
 
 
 def test_all_nodata_raster_gives_empty_output(tmp_path: Path, tiny_model_files: TinyModels) -> None:
