@@ -127,7 +127,7 @@ def open_model(
     """The session (``opened`` when given), its metadata and the adapter of its output."""
     session, report = opened or create_session(model_path, options.device, options.threads, options.precision)
     info = info_from_session(session, model_path)
-    adapter = model_adapter(info, list(session.get_outputs()[0].shape), model_path)
+    adapter = model_adapter(info, list(session.get_outputs()[0].shape), model_path, options.class_name)
     return OpenedModel(session, report, info, input_spec(session), adapter)
 
 
@@ -167,6 +167,7 @@ def run_detection(
         model = open_model(model_path, options, session)
         calls.log(f"Execution provider: {model.report.used} ({model.report.reason})")
         calls.log(f"Precision: {model.report.precision} ({model.report.precision_reason})")
+        calls.log(f"Mapping {model.adapter.describe()}")
         work = make_work_folder("engine")
         plan = None
         try:

@@ -9,8 +9,11 @@ An exported model carries its description in the ONNX ``metadata_props``:
   ``standardization_std``) so the same file also loads in the Deepness plugin.
 
 Graph contract: one float32 input ``N x C x H x W`` holding normalised values in [-0.5, 0.5],
-one float32 output ``N x 1 x H x W`` holding the landslide probability (sigmoid inside the graph).
-H and W must be multiples of ``size_divisor``.
+one float32 output, either ``N x 1 x H x W`` holding the landslide probability (sigmoid inside the
+graph) or ``N x K x H x W`` holding the probability of each of K classes (softmax inside the graph,
+channel k is ``class_names[k]``: what Deepness's segmentation models give). ``output: "logits"``
+says the graph stops before the sigmoid or softmax (the core applies it). H and W must be multiples
+of ``size_divisor``. Which class is mapped is chosen per run (:mod:`core.model_adapter`).
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ class ModelInfo:
     # threshold on the validation split (model/calibrate.py). 0 = keep every polygon.
     min_area_m2: float = 0.0
     gsd_m: float = 0.0  # ground sampling distance of the training data (metres per pixel), 0 = unknown
+    # One output channel: the probability of the last class. K channels: channel k is class k.
     class_names: list[str] = field(default_factory=lambda: ["background", "landslide"])
+    output: str = "probability"  # or "logits": the sigmoid (1 channel) / softmax (K) is not in the graph
     training_data: list[dict[str, str]] = field(default_factory=list)  # {"name", "licence", "url"?}
     weights_licence: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # validation iou/precision/recall/f1
@@ -99,4 +104,13 @@ def parse_metadata(props: dict[str, str]) -> ModelInfo:
         info.threshold = float(json.loads(props["seg_thresh"]))
     if "resolution" in props:
         info.gsd_m = float(json.loads(props["resolution"])) / 100.0
+    if "class_names" in props:
+        info.class_names = _class_names(json.loads(props["class_names"]))
     return info
+
+
+def _class_names(value: Any) -> list[str]:
+    """Deepness writes ``{"0": "background", "1": "landslide"}`` (or a list): names in channel order."""
+    if isinstance(value, dict):
+        return [str(value[key]) for key in sorted(value, key=lambda k: int(k))]
+    return [str(name) for name in value]

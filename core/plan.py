@@ -57,6 +57,7 @@ class DetectionOptions:
     simplify_tolerance: float = 0.0  # map units; 0 keeps exact pixel boundaries
     queue_batches: int = 2  # batches read ahead of inference
     precision: str = "auto"  # 'auto' | 'float32' | 'int8' on the CPU (see core.precision)
+    class_name: str | None = None  # the class mapped, by name or output channel (core.model_adapter)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
     QgsWkbTypes,
 )
 
@@ -111,6 +112,11 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
         )
 
         advanced = [
+            QgsProcessingParameterString(
+                self.CLASS,
+                self.tr("Class to map, by name or number (empty: 'landslide', or the model's only class)"),
+                optional=True,
+            ),
             QgsProcessingParameterBand(
                 self.BANDS,
                 self.tr("Bands in model order (empty: as the model was trained)"),
@@ -243,6 +249,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
             extent=extent,
             resample_to_model_gsd=self.parameterAsBool(parameters, self.RESAMPLE, context),
             simplify_tolerance=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+            class_name=self.parameterAsString(parameters, self.CLASS, context).strip() or None,
         )
 
     def checkParameterValues(

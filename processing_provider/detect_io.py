@@ -25,6 +25,7 @@ class DetectNames:
     MIN_AREA = "MIN_AREA"
     MASK = "MASK"
     EXTENT = "EXTENT"
+    CLASS = "CLASS"
     DEVICE = "DEVICE"
     PRECISION = "PRECISION"
     THREADS = "THREADS"
@@ -64,6 +65,7 @@ class DetectRequest:
     overlap: int | None = None
     extent: Any = None  # a QgsReferencedRectangle (reprojected by the algorithm) or None
     mask: Any = None  # polygons to search inside (a layer, a feature source definition) or None
+    class_name: str | None = None  # the class mapped (name or number); None: 'landslide'
     output: str | None = None
     probability: str | None = None
 
@@ -83,6 +85,7 @@ class DetectRequest:
             N.OVERLAP: self.overlap,
             N.EXTENT: self.extent,
             N.MASK: self.mask,
+            N.CLASS: self.class_name,
             N.OUTPUT: self.output,
             N.PROBABILITY: self.probability,
         }

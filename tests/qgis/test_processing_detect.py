@@ -397,3 +397,23 @@ def test_loaded_layers_are_the_final_files_not_the_staged_ones(
     layer = QgsVectorLayer(str(target), "landslides", "ogr")
     assert layer.isValid() and layer.featureCount() == 2
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_deepness_style_softmax_model_maps_the_class_asked_for(
+    tmp_path: Path, feedback: RecordingFeedback
+) -> None:
+    """An N x 2 x H x W softmax model with Deepness's metadata (class_names, no landslide_detector
+    key) runs with CLASS=landslide: the bright squares, as the one-channel models find them."""
+    from tests.fixtures import tiny_models
+
+    model = tiny_models.softmax_model(tmp_path / "deepness.onnx")
+    raster = rasters.bright_squares_raster(tmp_path / "squares.tif")
+    parameters = {"INPUT": str(raster), "MODEL": str(model), "CLASS": "landslide"}
+    result = run_detect({**parameters, "OUTPUT": str(tmp_path / "l.gpkg")}, feedback)
+    assert result["POLYGON_COUNT"] == 2
+    assert sorted(row["area_m2"] for row in read_polygons(tmp_path / "l.gpkg")) == SQUARE_AREAS
+    assert any("class 'landslide' (output channel 1 of 2)" in line for line in feedback.infos)
+
+    with pytest.raises(QgsProcessingException, match=r"no class 'rock'.*0 = background, 1 = landslide"):
+        run_detect({**parameters, "CLASS": "rock", "OUTPUT": str(tmp_path / "r.gpkg")})
+    assert not (tmp_path / "r.gpkg").exists()
