@@ -138,7 +138,8 @@ def value_scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings:
 
 
 def check_bands(ds: gdal.Dataset, bands: list[int], spec: InputSpec, info: ModelInfo, raster: str) -> None:
-    needed = spec.channels if spec.channels is not None else len(info.bands)
+    extra = len(info.extra_channels)  # channels the elevation raster gives, not raster bands
+    needed = spec.channels - extra if spec.channels is not None else len(info.bands)
     if len(bands) != needed:
         raise DetectionError(
             f"{len(bands)} bands were chosen ({bands}) but the model needs {needed} "

@@ -44,11 +44,13 @@ def info_from_session(session: Any, model_path: str = "") -> ModelInfo:
             "model/export.py, which writes the 'landslide_detector' metadata."
         ) from exc
     spec = input_spec(session)
-    if spec.channels is not None and spec.channels != len(info.bands):
+    listed = len(info.bands) + len(info.extra_channels)
+    if spec.channels is not None and spec.channels != listed:
         if info.network != "foreign":
             raise DetectionError(
-                f"The model '{model_path}' metadata lists {len(info.bands)} bands but its input has "
-                f"{spec.channels} channels. Export the model again so that both agree."
+                f"The model '{model_path}' metadata lists {len(info.bands)} bands and "
+                f"{len(info.extra_channels)} elevation channels but its input has {spec.channels} channels. "
+                "Export the model again so that both agree."
             )
         # A foreign model (no landslide_detector metadata): take the first C raster bands.
         info.bands = list(range(1, spec.channels + 1))

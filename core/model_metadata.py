@@ -8,7 +8,8 @@ An exported model carries its description in the ONNX ``metadata_props``:
   ``tile_size``, ``tiles_overlap`` in percent, ``seg_thresh``, ``standardization_mean``,
   ``standardization_std``) so the same file also loads in the Deepness plugin.
 
-Graph contract: one float32 input ``N x C x H x W`` holding normalised values in [-0.5, 0.5],
+Graph contract: one float32 input ``N x C x H x W`` holding normalised values in [-0.5, 0.5] (the
+bands, then the ``extra_channels`` derived from an elevation raster, see :mod:`core.terrain`),
 one float32 output, either ``N x 1 x H x W`` holding the landslide probability (sigmoid inside the
 graph) or ``N x K x H x W`` holding the probability of each of K classes (softmax inside the graph,
 channel k is ``class_names[k]``: what Deepness's segmentation models give). ``output: "logits"``
@@ -39,6 +40,9 @@ class ModelInfo:
     # Empty lists mean "not recorded": the core then uses the data type's range or raster statistics.
     value_min: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     value_max: list[float] = field(default_factory=lambda: [255.0, 255.0, 255.0])
+    # Channels after the bands, derived from an elevation raster (DSM/DEM) given with the orthophoto:
+    # names from core.terrain ("slope", "relative_height"). Empty: the model needs the bands only.
+    extra_channels: list[str] = field(default_factory=list)
     # Normalised value given to nodata / no-imagery pixels before inference, as in training.
     nodata_fill: float = -0.5
     tile_size: int = 512

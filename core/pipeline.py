@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from osgeo import gdal, gdal_array
 
+from .elevation import ElevationReader
 from .errors import DetectionError
 from .inputs import Scaling
 from .raster_io import (
@@ -79,22 +80,30 @@ class TileJob:
     batch_size: int
     mask_path: str | None
     mask_srs_wkt: str
+    elevation: str | None = None  # the elevation raster on the source's grid, for extra_channels
+    extra_channels: list[str] = field(default_factory=list)  # core.terrain names, after the bands
+    pixel_m: tuple[float, float] = (1.0, 1.0)  # pixel width and height in metres (for the slope)
 
     @property
     def channels(self) -> int:
-        """Channels of the model's input."""
-        return len(self.bands)
+        """Channels of the model's input: the bands, then the elevation channels."""
+        return len(self.bands) + len(self.extra_channels)
 
 
-def fill_tile(tile: np.ndarray, raw: np.ndarray, valid: np.ndarray | None, scaling: Scaling) -> None:
-    """Normalise ``raw`` (bands x h x w) into ``tile`` (C x H x W): invalid pixels get the fill
-    value, a tile smaller than H x W is padded by reflection."""
+def fill_tile(
+    tile: np.ndarray, raw: np.ndarray, extra: np.ndarray | None, valid: np.ndarray | None, scaling: Scaling
+) -> None:
+    """Normalise ``raw`` (bands x h x w) into ``tile`` (C x H x W), the elevation channels ``extra``
+    (already normalised) after them: invalid pixels get the fill value, a tile smaller than H x W is
+    padded by reflection."""
     n_b, h, w = raw.shape
     img = tile[:n_b, :h, :w]
     np.multiply(raw, scaling.scale[:, None, None], out=img, casting="unsafe")
     np.add(img, scaling.offset[:, None, None], out=img)
     if scaling.clip:
         np.clip(img, -0.5, 0.5, out=img)
+    if extra is not None:
+        tile[n_b:, :h, :w] = extra
     if valid is not None and not valid.all():
         np.copyto(tile[:, :h, :w], np.float32(scaling.fill), where=~valid[None])
     if (h, w) != tile.shape[1:]:
@@ -115,7 +124,13 @@ class _Batches:
         """The valid pixels of the strip whose tiles come next (sent with the first of them)."""
         self._strip = strip
 
-    def add(self, raw: np.ndarray, valid: np.ndarray | None, tile: tuple[int, int, int, int]) -> bool:
+    def add(
+        self,
+        raw: np.ndarray,
+        extra: np.ndarray | None,
+        valid: np.ndarray | None,
+        tile: tuple[int, int, int, int],
+    ) -> bool:
         t0 = time.perf_counter()
         if self.pending is None:
             try:
@@ -128,7 +143,7 @@ class _Batches:
         if self._strip is not None:
             self.pending.strips.append(self._strip)
             self._strip = None
-        fill_tile(self.pending.data[len(self.pending.tiles)], raw, valid, self.job.scaling)
+        fill_tile(self.pending.data[len(self.pending.tiles)], raw, extra, valid, self.job.scaling)
         self.pending.tiles.append(tile)
         self.consumed += 1
         self.read_s += time.perf_counter() - t0
@@ -154,6 +169,7 @@ class TileReader(threading.Thread):
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
         self.stop = threading.Event()
         self._raw: np.ndarray | None = None
+        self._elevation: ElevationReader | None = None
         self.cpu_s = 0.0
         self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()  # batch arrays to reuse
 
@@ -263,6 +279,7 @@ class TileReader(threading.Thread):
         if job.mask_path:
             mask_ds, layer = layer_in_srs(job.mask_path, dataset_srs(ds))
         mask_gt = window_geotransform(ds.GetGeoTransform(), job.window)
+        self._elevation = ElevationReader(job.elevation, job.pixel_m) if job.elevation else None
         batches = _Batches(job, self._free, self._put)
         groups = self._groups(ds)
         for ri, y in enumerate(job.grid.rows.starts.tolist()):
@@ -308,6 +325,9 @@ class TileReader(threading.Thread):
         if strip_mask is not None:
             sub = strip_mask[:, x0 - g0 : x1 - g0]
             valid = sub if valid is None else valid & sub
+        extra = None
+        if self._elevation is not None:
+            extra = self._elevation.channels(self.job.extra_channels, win.xoff + x0, win.yoff + y, x1 - x0, h)
         batches.read_s += time.perf_counter() - t0
         batches.begin_strip((y, x0, valid, x1 - x0))
         for j in candidates:
@@ -316,7 +336,8 @@ class TileReader(threading.Thread):
             if vt is not None and not vt.any():
                 batches.consumed += 1
                 continue
-            if not batches.add(raw[:, :, x : x + w], vt, (y, x + x0, ri, j)):
+            tile_extra = None if extra is None else extra[:, :, x : x + w]
+            if not batches.add(raw[:, :, x : x + w], tile_extra, vt, (y, x + x0, ri, j)):
                 return False
         return True
 

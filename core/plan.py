@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from osgeo import gdal, osr
 
+from .elevation import align_elevation, pixel_size_xy_m
 from .errors import DetectionError
 from .inputs import Scaling, check_bands, resample_to_gsd, value_scaling
 from .memory import check_fits, check_tile_size, detection_bytes
@@ -32,6 +33,7 @@ from .raster_io import (
     window_geotransform,
 )
 from .strips import VECTOR_PIECE_PIXELS
+from .terrain import check_channels
 from .tiling import TileGrid, fit_tile_length, make_grid, round_up
 from .valid_pixels import ValidPixels
 
@@ -58,6 +60,7 @@ class DetectionOptions:
     queue_batches: int = 2  # batches read ahead of inference
     precision: str = "auto"  # 'auto' | 'float32' | 'int8' on the CPU (see core.precision)
     class_name: str | None = None  # the class mapped, by name or output channel (core.model_adapter)
+    dsm_path: str | None = None  # an elevation raster (DSM/DEM, any resolution and CRS), see core.elevation
 
 
 @dataclass
@@ -75,6 +78,8 @@ class DetectionPlan:
     threshold: float
     min_area_m2: float
     mask_path: str | None = None
+    elevation: str | None = None  # the elevation raster on ``source``'s grid (a VRT), when given
+    extra_channels: list[str] = field(default_factory=list)  # the model's elevation channels
     warnings: list[str] = field(default_factory=list)  # for the analyst, in the order found
     notes: list[str] = field(default_factory=list)  # what was decided, for the log
 
@@ -98,8 +103,8 @@ class DetectionPlan:
 
     @property
     def channels(self) -> int:
-        """Channels of the model's input."""
-        return len(self.bands)
+        """Channels of the model's input: the bands, then the elevation channels."""
+        return len(self.bands) + len(self.extra_channels)
 
     def tile_job(self) -> TileJob:
         return TileJob(
@@ -112,6 +117,9 @@ class DetectionPlan:
             self.batch_size,
             self.mask_path,
             self.dataset.GetProjection(),
+            self.elevation if self.extra_channels else None,
+            self.extra_channels,
+            pixel_size_xy_m(self.dataset),
         )
 
     def describe(self) -> str:
@@ -175,6 +183,8 @@ def make_plan(
         threshold=_threshold(info, options),
         min_area_m2=_min_area(info, options),
         mask_path=options.mask_path,
+        elevation=_elevation(raster_path, src, info, options, work, warnings),
+        extra_channels=list(info.extra_channels),
         warnings=warnings,
         notes=notes,
     )
@@ -224,6 +234,31 @@ def _source(
     notes.append(f"Resampling the raster from {size_m:.3g} m to the model's {info.gsd_m:.3g} m pixels")
     source = resample_to_gsd(src, raster_path, info.gsd_m, options.extent, _work(work))
     return source, open_raster(source), None
+
+
+def _elevation(
+    raster_path: str,
+    src: gdal.Dataset,
+    info: ModelInfo,
+    options: DetectionOptions,
+    work: str | None,
+    warnings: list[str],
+) -> str | None:
+    """The elevation raster on ``src``'s grid, or None; refused when the model needs one and has none."""
+    try:
+        check_channels(info.extra_channels)
+    except ValueError as exc:
+        raise DetectionError(f"The model cannot run here: {exc}. Update the plugin.") from exc
+    if not options.dsm_path:
+        if info.extra_channels:
+            raise DetectionError(
+                f"The model also needs an elevation raster (DSM or DEM of the area of '{raster_path}') for "
+                f"its channels {', '.join(info.extra_channels)}. Give it as the elevation raster (DSM)."
+            )
+        return None
+    path, found = align_elevation(str(options.dsm_path), src, _work(work))
+    warnings.extend(found)
+    return path
 
 
 def _work(work: str | None) -> str:

@@ -110,6 +110,13 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
                 self.EXTENT, self.tr("Search only inside this extent"), optional=True
             )
         )
+        self.addParameter(
+            RasterFileParameter(
+                self.DSM,
+                self.tr("Elevation raster (DSM or DEM, any resolution and CRS)"),
+                optional=True,
+            )
+        )
 
         advanced = [
             QgsProcessingParameterString(
@@ -270,6 +277,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
         raster_path = raster.path
         model_path = self.parameterAsFile(parameters, self.MODEL, context) or str(DEFAULT_MODEL_PATH)
         options = self._options(parameters, context, raster)
+        if parameters.get(self.DSM) not in (None, ""):
+            options.dsm_path = raster_input(self, parameters, self.DSM, context).path
         probability_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context) or None
         # Fail before a long run, not after it, when an output cannot be written.
         check_writable_destination(parameters.get(self.OUTPUT), self.tr("landslide polygons"))

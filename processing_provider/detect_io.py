@@ -25,6 +25,7 @@ class DetectNames:
     MIN_AREA = "MIN_AREA"
     MASK = "MASK"
     EXTENT = "EXTENT"
+    DSM = "DSM"
     CLASS = "CLASS"
     DEVICE = "DEVICE"
     PRECISION = "PRECISION"
@@ -66,6 +67,7 @@ class DetectRequest:
     extent: Any = None  # a QgsReferencedRectangle (reprojected by the algorithm) or None
     mask: Any = None  # polygons to search inside (a layer, a feature source definition) or None
     class_name: str | None = None  # the class mapped (name or number); None: 'landslide'
+    dsm: str | None = None  # an elevation raster (file or layer id) for elevation channels and slope
     output: str | None = None
     probability: str | None = None
 
@@ -86,6 +88,7 @@ class DetectRequest:
             N.EXTENT: self.extent,
             N.MASK: self.mask,
             N.CLASS: self.class_name,
+            N.DSM: self.dsm,
             N.OUTPUT: self.output,
             N.PROBABILITY: self.probability,
         }

@@ -417,3 +417,23 @@ def test_a_deepness_style_softmax_model_maps_the_class_asked_for(
     with pytest.raises(QgsProcessingException, match=r"no class 'rock'.*0 = background, 1 = landslide"):
         run_detect({**parameters, "CLASS": "rock", "OUTPUT": str(tmp_path / "r.gpkg")})
     assert not (tmp_path / "r.gpkg").exists()
+
+
+def test_an_rgb_and_dsm_model_takes_the_elevation_raster(tmp_path: Path, feedback: RecordingFeedback) -> None:
+    """A model with an elevation channel (here: probability = slope / 90) gets its DSM through the
+    DSM parameter, at another resolution than the orthophoto (1 m for 0.5 m pixels)."""
+    from tests.fixtures import tiny_models
+
+    info = tiny_models.default_info(extra_channels=["slope"], threshold=0.4)
+    model = tiny_models.channel_model(tmp_path / "slope.onnx", 3, 4, info)
+    raster = rasters.bright_squares_raster(tmp_path / "ortho.tif")
+    heights = rasters.ramp_heights(50, 60, box=(10, 15, 20, 25), pixel=1.0)  # a 40-degree ramp
+    dsm = rasters.write_raster(tmp_path / "dsm.tif", heights, pixel=1.0)
+    parameters = {"INPUT": str(raster), "MODEL": str(model), "MIN_AREA": 0}
+    result = run_detect({**parameters, "DSM": str(dsm), "OUTPUT": str(tmp_path / "l.gpkg")}, feedback)
+    assert result["POLYGON_COUNT"] == 1
+    # The ramp, 20 m x 25 m, a little wider where bilinear resampling onto 0.5 m pixels smooths its edges.
+    assert 20 * 25 <= result["TOTAL_AREA_M2"] <= 1.3 * 20 * 25
+
+    with pytest.raises(QgsProcessingException, match="also needs an elevation raster"):
+        run_detect({**parameters, "OUTPUT": str(tmp_path / "none.gpkg")})
