@@ -218,3 +218,36 @@ def test_label_stats_matches_pixelwise():
         assert counts[k] == sel.size
         assert sums[k] == pytest.approx(sel.sum())
         assert peaks[k] == pytest.approx(sel.max())
+
+
+def test_an_attribute_is_one_spec_over_a_strip_layer(tmp_path):
+    """Any layer the strips carry can become an attribute: one AttributeSpec (name, type, source layer,
+    reducer), merged exactly across strips; NaN pixels of the layer do not count."""
+    from core.vectorize import ATTRIBUTES, AttributeSpec, StreamVectorizer
+
+    prob = np.zeros((40, 30), np.float32)
+    prob[5:35, 5:10] = 0.9  # one landslide across both strips below
+    prob[5:8, 20:25] = 0.7  # one without any height
+    height = np.full((40, 30), np.nan, np.float32)
+    height[5:35, 5:10] = np.arange(30, dtype=np.float32)[:, None]  # rows 5..34 hold 0..29
+    height[10, 5] = np.nan
+    specs = (
+        *ATTRIBUTES,
+        AttributeSpec("height_max", ogr.OFTReal, "height", "max"),
+        AttributeSpec("height_mean", ogr.OFTReal, "height", "mean"),
+        AttributeSpec("height_pixels", ogr.OFTInteger, "height", "count"),
+    )
+    stream = StreamVectorizer(
+        str(tmp_path / "l.gpkg"), None, rasters.geotransform(), 30, 0.5, attributes=specs
+    )
+    for y in (0, 20):
+        stream.add_strip(y, {"probability": prob[y : y + 20], "height": height[y : y + 20]})
+    assert stream.close().polygon_count == 2
+    ds, layer = _layer(tmp_path / "l.gpkg")
+    rows = sorted((f.items() for f in layer), key=lambda row: -row["area_m2"])
+    del layer, ds
+    tall, flat = rows
+    assert tall["height_max"] == 29.0 and tall["height_pixels"] == 30 * 5 - 1
+    assert tall["height_mean"] == pytest.approx((14.5 * 150 - 5) / 149)
+    assert tall["mean_prob"] == pytest.approx(0.9)
+    assert flat["height_max"] is None and flat["height_pixels"] == 0
