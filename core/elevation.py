@@ -16,7 +16,7 @@ import numpy as np
 from osgeo import gdal
 
 from .errors import DetectionError
-from .raster_io import dataset_srs, last_error, linear_unit_m, open_raster, quiet_gdal
+from .raster_io import Window, dataset_srs, last_error, linear_unit_m, open_raster, quiet_gdal
 from .terrain import halo, pad_edges, slope_degrees, terrain_channels
 
 SAMPLE = 64  # pixels per side of the coarse look that checks the coverage
@@ -135,3 +135,23 @@ class ElevationReader:
 
     def close(self) -> None:
         self.band = self.ds = None
+
+
+class SlopeLayer:
+    """The ``slope_deg`` layer of each strip (a :class:`core.strips.LayerSource`): the terrain slope
+    in degrees under the strip, from the elevation raster, read in the vectoriser's own thread."""
+
+    def __init__(self, path: str, window: Window, pixel_m: tuple[float, float], name: str) -> None:
+        self.path, self.window, self.pixel_m, self.name = path, window, pixel_m, name
+        self.reader: ElevationReader | None = None
+
+    def layers(self, y: int, rows: int) -> dict[str, np.ndarray]:
+        if self.reader is None:  # opened by the thread that reads it
+            self.reader = ElevationReader(self.path, self.pixel_m)
+        win = self.window
+        return {self.name: self.reader.slope(win.xoff, win.yoff + y, win.xsize, rows)}
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        self.reader = None

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .atomic import AtomicOutputs, make_work_folder
+from .elevation import SlopeLayer, pixel_size_xy_m
 from .errors import DetectionCanceled, DetectionError
 from .inputs import check_outputs
 from .model_adapter import ModelAdapter, model_adapter
@@ -64,7 +65,7 @@ from .raster_io import (
 )
 from .runtime import ProviderReport, create_session
 from .strips import ProbabilityRasterWriter, StripConsumer, StripWriter, VectorWorker
-from .vectorize import StreamVectorizer
+from .vectorize import ATTRIBUTES, SLOPE, SLOPE_MEAN, StreamVectorizer
 
 __all__ = ["DetectionOptions", "DetectionResult", "auto_batch_size", "run_detection"]
 
@@ -243,6 +244,10 @@ def _stages(
         consumers.append(raster)
     vectorizer = None
     if polygons_path:  # polygons come from the strips directly
+        attributes, sources = ATTRIBUTES, []
+        if plan.elevation:  # the terrain under each landslide
+            attributes = (*ATTRIBUTES, SLOPE_MEAN)
+            sources.append(SlopeLayer(plan.elevation, plan.window, pixel_size_xy_m(plan.dataset), SLOPE))
         stream = StreamVectorizer(
             outputs.temp_for(polygons_path),
             plan.srs,
@@ -251,8 +256,9 @@ def _stages(
             plan.threshold,
             plan.min_area_m2,
             options.simplify_tolerance,
+            attributes,
         )
-        vectorizer = VectorWorker(stream)
+        vectorizer = VectorWorker(stream, sources)
         consumers.append(vectorizer)
     writer = StripWriter(plan.window.xsize, plan.window.ysize, plan.grid, options.queue_batches, consumers)
     return _Stages(TileReader(plan.tile_job(), plan.queue_depth), writer, vectorizer, raster, out_ds)

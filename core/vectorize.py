@@ -73,7 +73,9 @@ ATTRIBUTES = (
     AttributeSpec("mean_prob", ogr.OFTReal, PROBABILITY, "mean", 3),
     AttributeSpec("max_prob", ogr.OFTReal, PROBABILITY, "max", 3),
 )
-OPTIONAL_ATTRIBUTES: tuple[AttributeSpec, ...] = ()  # added when their source layer is there
+SLOPE = "slope_deg"  # a strip layer: terrain slope in degrees (core.elevation.SlopeLayer)
+SLOPE_MEAN = AttributeSpec("slope_mean_deg", ogr.OFTReal, SLOPE, "mean", 1)
+OPTIONAL_ATTRIBUTES = (SLOPE_MEAN,)  # added when their source layer is there (an elevation raster)
 REDUCERS = {"mean", "max", "sum", "count"}
 
 

@@ -113,7 +113,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
         self.addParameter(
             RasterFileParameter(
                 self.DSM,
-                self.tr("Elevation raster (DSM or DEM, any resolution and CRS)"),
+                self.tr("Elevation raster (DSM or DEM, any resolution and CRS; adds slope_mean_deg)"),
                 optional=True,
             )
         )

@@ -434,6 +434,11 @@ def test_an_rgb_and_dsm_model_takes_the_elevation_raster(tmp_path: Path, feedbac
     assert result["POLYGON_COUNT"] == 1
     # The ramp, 20 m x 25 m, a little wider where bilinear resampling onto 0.5 m pixels smooths its edges.
     assert 20 * 25 <= result["TOTAL_AREA_M2"] <= 1.3 * 20 * 25
+    # With an elevation raster every polygon gets its mean slope, rounded to a tenth of a degree: at
+    # least the 36 degrees the threshold asks for (the ramp's side walls are steeper).
+    layer = QgsVectorLayer(str(tmp_path / "l.gpkg"), "l", "ogr")
+    slope = next(layer.getFeatures())["slope_mean_deg"]
+    assert 36.0 <= slope <= 90.0 and slope == round(slope, 1)
 
     with pytest.raises(QgsProcessingException, match="also needs an elevation raster"):
         run_detect({**parameters, "OUTPUT": str(tmp_path / "none.gpkg")})

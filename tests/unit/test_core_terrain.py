@@ -101,3 +101,35 @@ def test_a_model_with_an_elevation_channel(tmp_path: Path, channel: str) -> None
     with pytest.raises(DetectionError, match="also needs an elevation raster"):
         run_detection(str(raster), str(model), None, str(tmp_path / "q.tif"))
     assert not (tmp_path / "q.tif").exists()
+
+
+def test_polygons_get_the_mean_slope_when_an_elevation_raster_is_given(tmp_path: Path) -> None:
+    """slope_mean_deg: one attribute spec and the strips' slope layer; no elevation, no attribute."""
+    from osgeo import ogr
+
+    model = tiny_models.brightness_model(tmp_path / "m.onnx")
+    raster = rasters.bright_squares_raster(tmp_path / "ortho.tif")  # squares at rows 10 and 60
+    heights = rasters.ramp_heights(ROWS, COLS, box=(50, 60, 40, 40), slope_deg=40.0)
+    heights[55:80, 80:100] = 0.0  # no elevation under the right part of the lower square
+    dsm = rasters.write_raster(tmp_path / "dsm.tif", heights, nodata=0.0)
+
+    def attributes(gpkg: Path) -> list[dict]:
+        ds = ogr.Open(str(gpkg))  # kept while its layer is read
+        rows = sorted((f.items() for f in ds.GetLayer(0)), key=lambda row: row["area_m2"])
+        ds = None
+        return rows
+
+    with_dsm = DetectionOptions(dsm_path=str(dsm))
+    run_detection(str(raster), str(model), str(tmp_path / "with.gpkg"), None, with_dsm)
+    small, large = attributes(tmp_path / "with.gpkg")
+    assert large["slope_mean_deg"] == pytest.approx(0.0, abs=1e-6)  # flat ground
+    # The lower square on the 40-degree ramp; its pixels without elevation do not count.
+    assert small["slope_mean_deg"] == pytest.approx(40.0, abs=0.01)
+    heights[:, :] = 0.0
+    empty = rasters.write_raster(tmp_path / "empty.tif", heights, nodata=0.0)
+    with pytest.raises(DetectionError, match="does not cover"):
+        no_data = DetectionOptions(dsm_path=str(empty))
+        run_detection(str(raster), str(model), str(tmp_path / "x.gpkg"), None, no_data)
+
+    run_detection(str(raster), str(model), str(tmp_path / "without.gpkg"))
+    assert "slope_mean_deg" not in attributes(tmp_path / "without.gpkg")[0]
