@@ -9,6 +9,7 @@ pixel of the orthophoto has its elevation and nothing is resampled ahead of the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -32,10 +33,11 @@ def align_elevation(dsm_path: str, like: gdal.Dataset, folder: str) -> tuple[str
     warnings: list[str] = []
     width, height = like.RasterXSize, like.RasterYSize
     path = os.path.join(folder, "elevation.vrt")
+    out = None
     if like.GetProjection() and dsm.GetProjection():
         gt = like.GetGeoTransform()
         nodata = dsm.GetRasterBand(1).GetNoDataValue()
-        with quiet_gdal():
+        with quiet_gdal(), contextlib.suppress(RuntimeError):  # gdal.UseExceptions() set by someone else
             out = gdal.Warp(
                 path,
                 dsm,
@@ -51,7 +53,7 @@ def align_elevation(dsm_path: str, like: gdal.Dataset, folder: str) -> tuple[str
             )
     elif (dsm.RasterXSize, dsm.RasterYSize) == (width, height):
         warnings.append("The elevation raster or the orthophoto has no CRS: taken as on the same grid.")
-        with quiet_gdal():
+        with quiet_gdal(), contextlib.suppress(RuntimeError):
             out = gdal.Translate(path, dsm, format="VRT", bandList=[1], outputType=gdal.GDT_Float32)
     else:
         raise DetectionError(
@@ -94,8 +96,11 @@ class ElevationReader:
     """Reads the aligned elevation around windows; one per thread (GDAL datasets are not shared)."""
 
     def __init__(self, path: str, pixel_m: tuple[float, float]) -> None:
-        with quiet_gdal():
-            self.ds = gdal.Open(path)
+        try:
+            with quiet_gdal():
+                self.ds = gdal.Open(path)
+        except RuntimeError:
+            self.ds = None
         if self.ds is None:
             raise DetectionError(f"The elevation raster cannot be reopened ({last_error()}).")
         self.band = self.ds.GetRasterBand(1)
@@ -104,7 +109,10 @@ class ElevationReader:
 
     def _read(self, x: int, y: int, w: int, h: int, **kwargs: int) -> np.ndarray:
         """float32 elevation, NaN where there is none."""
-        dem = self.band.ReadAsArray(x, y, w, h, **kwargs)
+        try:
+            dem = self.band.ReadAsArray(x, y, w, h, **kwargs)
+        except RuntimeError:  # gdal.UseExceptions() set by someone else
+            dem = None
         if dem is None:
             raise DetectionError(f"Reading the elevation raster failed ({last_error()}).")
         dem = dem.astype(np.float32, copy=False)

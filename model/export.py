@@ -84,12 +84,14 @@ def checkpoint_metrics(ckpt: dict[str, Any]) -> dict[str, float]:
 
 def model_info(net: DAUNet, ckpt: dict[str, Any], tile_size: int = 512, overlap: int = 64) -> ModelInfo:
     meta = ckpt["meta"]
-    bands = int(meta["bands"])
+    terrain = [str(name) for name in meta.get("terrain", [])]
+    bands = int(meta["bands"]) - len(terrain)  # the network's input: the bands, then the elevation
     return ModelInfo(
         network="DA-U-Net",
         variant=net.variant,
         width=net.width,
         bands=list(range(1, bands + 1)),
+        extra_channels=terrain,
         band_names=BAND_NAMES.get(bands, [f"band{i}" for i in range(1, bands + 1)]),
         value_min=[float(v) for v in meta["value_min"]],
         value_max=[float(v) for v in meta["value_max"]],

@@ -1,19 +1,24 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Read training sources with GDAL: tile folders (PNG/GeoTIFF) and orthophoto + inventory.
+"""Read training sources with GDAL: tile folders (PNG/GeoTIFF) and orthophoto + inventory (+ DSM).
 
 Each becomes a :class:`model.data.Scene` (normalised image, label, ignore mask). Kept apart from
 :mod:`model.data` so that training from a packed array file (:mod:`model.packed`) needs no GDAL.
+Elevation channels (RGB + DSM models) are computed by the inference core's own code
+(:mod:`core.elevation`, :mod:`core.terrain`), so training and detection cannot drift apart.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal, ogr
 
+from core.elevation import ElevationReader, align_elevation, pixel_size_xy_m
+from core.errors import DetectionError
 from core.valid_pixels import valid_mask
 from model.data import IMAGE_SUFFIXES, NODATA_FILL, DataError, Scene
 
@@ -148,8 +153,43 @@ def _is_raster(path: Path) -> bool:
         return False
 
 
-def load_orthophoto(image_path: str | Path, inventory_path: str | Path, source: str = "") -> Scene:
-    """A georeferenced orthophoto and its inventory (label raster on the same grid or polygon layer)."""
+def dsm_beside(image_path: str | Path) -> Path:
+    """Where an orthophoto's elevation raster lies by default: ``scene_A_rgb.tif`` -> ``scene_A_dsm.tif``
+    (the AMU scenes' layout), any other ``name.tif`` -> ``name_dsm.tif``."""
+    path = Path(image_path)
+    stem = path.stem[: -len("_rgb")] if path.stem.endswith("_rgb") else path.stem
+    return path.with_name(f"{stem}_dsm{path.suffix}")
+
+
+def elevation_channels(image_path: str | Path, dsm_path: str | Path, names: list[str]) -> np.ndarray:
+    """The elevation channels ``names`` (len x H x W, normalised) on the orthophoto's grid, computed
+    as the detection computes them (the DSM warped onto the grid, the same halo and formulas)."""
+    ds = _open(Path(image_path))
+    if not Path(dsm_path).exists():
+        raise DataError(
+            f"{dsm_path}: elevation raster not found for {image_path}; give it with --dsm IMAGE DSM"
+        )
+    try:
+        with tempfile.TemporaryDirectory(prefix="landslides-dsm-") as folder:
+            path, _warnings = align_elevation(str(dsm_path), ds, folder)
+            reader = ElevationReader(path, pixel_size_xy_m(ds))
+            channels = reader.channels(list(names), 0, 0, ds.RasterXSize, ds.RasterYSize)
+            reader.close()
+    except (DetectionError, ValueError) as exc:
+        raise DataError(f"{dsm_path}: {exc}") from exc
+    return channels
+
+
+def load_orthophoto(
+    image_path: str | Path,
+    inventory_path: str | Path,
+    source: str = "",
+    dsm: str | Path | None = None,
+    terrain: tuple[str, ...] | list[str] = (),
+) -> Scene:
+    """A georeferenced orthophoto and its inventory (label raster on the same grid or polygon layer);
+    with ``terrain`` channel names, the elevation channels of ``dsm`` (default: :func:`dsm_beside`)
+    follow the bands."""
     image = read_image(image_path)
     shape = image.valid.shape
     inv = Path(inventory_path)
@@ -162,7 +202,12 @@ def load_orthophoto(image_path: str | Path, inventory_path: str | Path, source: 
     ignore = ignore | ~image.valid
     label[ignore] = 0
     name = Path(image_path).stem
-    img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
+    img = normalise(image.raw, image.valid, image.value_min, image.value_max)
+    if terrain:
+        extra = elevation_channels(image_path, dsm or dsm_beside(image_path), list(terrain))
+        extra[:, ~image.valid] = NODATA_FILL  # the engine fills every channel of a pixel without imagery
+        img = np.concatenate([img, extra])
+    img = img.astype(np.float16)
     return Scene(name, source or name, img, label, ignore, image.value_min, image.value_max, image.gsd_m)
 
 

@@ -55,8 +55,18 @@ def load_split(
     val_every: int = 6,
     holdout: float = 0.35,
     gap: int = 64,
+    terrain: tuple[str, ...] | list[str] = (),
+    dsms: dict[str, str] | None = None,
 ) -> Split:
+    """``terrain``: elevation channels to add (core.terrain names) from each orthophoto's DSM,
+    ``dsms[image]`` or the one beside it (model.readers.dsm_beside)."""
     split = Split()
+    dsms = dsms or {}
+    if terrain and tiles:
+        raise DataError(
+            "--terrain needs an elevation raster beside every image, and tile folders have none: "
+            "train an RGB + DSM model from --ortho scenes only"
+        )
     for folder in tiles:
         source = _add_source(split, Path(folder))
         for i, (img, lab) in enumerate(tile_pairs(folder)):
@@ -65,7 +75,7 @@ def load_split(
             (split.val if is_val else split.train).append(scene)
     for image, inventory in orthos:
         source = _add_source(split, Path(image))
-        scene = load_orthophoto(image, inventory, source)
+        scene = load_orthophoto(image, inventory, source, dsms.get(image), terrain)
         width = scene.label.shape[1]
         cut = round(width * (1.0 - holdout)) if holdout > 0 else width
         if holdout > 0 and (cut - gap < 16 or width - cut < 16):
@@ -77,7 +87,7 @@ def load_split(
             split.val.append(scene.columns(cut, width, ":east"))
     for image, inventory in val_orthos:
         source = _add_source(split, Path(image))
-        split.val.append(load_orthophoto(image, inventory, source))
+        split.val.append(load_orthophoto(image, inventory, source, dsms.get(image), terrain))
     if not split.train:
         raise DataError("no training data: give --tiles DIR and/or --ortho IMAGE INVENTORY")
     return split

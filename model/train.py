@@ -73,6 +73,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="orthophoto + inventory used whole for validation only; repeatable",
     )
     d.add_argument(
+        "--terrain",
+        type=_channel_names,
+        default=[],
+        metavar="NAMES",
+        help="RGB + DSM: also learn these elevation channels (comma-separated: slope, relative_height), "
+        "computed from each --ortho/--val-ortho image's DSM exactly as the plugin computes them; "
+        "orthophotos only (tile folders have no DSM)",
+    )
+    d.add_argument(
+        "--dsm",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("IMAGE", "DSM"),
+        help="the elevation raster of IMAGE (any resolution and CRS) for --terrain; default: beside it, "
+        "scene_A_rgb.tif -> scene_A_dsm.tif; repeatable",
+    )
+    d.add_argument(
         "--packed",
         metavar="NPZ",
         help="training and validation scenes packed by python -m model.packed (no GDAL needed), "
@@ -190,6 +208,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _channel_names(text: str) -> list[str]:
+    from core.terrain import CHANNELS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CHANNELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give channel names from {', '.join(CHANNELS)}")
+    return names
+
+
 def _three_floats(text: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
@@ -292,8 +320,8 @@ def load_data(args: dict[str, Any]) -> Split:
     if args.get("packed"):
         from model.packed import load_packed  # needs no GDAL: the GPU machine has none
 
-        if args.get("tiles") or args.get("ortho") or args.get("val_ortho"):
-            raise DataError("give either --packed or --tiles/--ortho/--val-ortho, not both")
+        if args.get("tiles") or args.get("ortho") or args.get("val_ortho") or args.get("terrain"):
+            raise DataError("give either --packed or --tiles/--ortho/--val-ortho/--terrain, not both")
         train, val, sources = load_packed(args["packed"])
         return Split(train, val, sources)
     from model.sources import load_split
@@ -305,6 +333,8 @@ def load_data(args: dict[str, Any]) -> Split:
         args["val_every"],
         args["ortho_holdout"],
         args["holdout_gap"],
+        args.get("terrain") or [],
+        {image: dsm for image, dsm in args.get("dsm") or []},
     )
 
 
@@ -393,7 +423,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "variant": args.variant,
         "width": args.width,
         "depth": args.depth,
-        "bands": bands,
+        "bands": bands,  # input channels: the image bands, then the elevation channels
+        "terrain": list(args.terrain),  # elevation channels (core.terrain), after the image bands
         "value_min": split.train[0].value_min,
         "value_max": split.train[0].value_max,
         "gsd_m": float(np.median(gsds)) if gsds else 0.0,
