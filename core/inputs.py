@@ -97,7 +97,8 @@ def _fit_declared_range(
 
 
 def value_scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings: list[str]) -> Scaling:
-    """raw -> (raw - min) / (max - min) - 0.5 from the model's ranges, else the type range / statistics.
+    """raw -> (raw - min) / (max - min) - 0.5 from the model's ranges, else the type range / statistics;
+    for Deepness's models ((raw - min) / (max - min) - mean) / std.
 
     With the model's ranges, the raster's data type and statistics are checked against them
     (see :func:`_fit_declared_range`): values are never scaled by a silent guess.
@@ -129,12 +130,24 @@ def value_scaling(ds: gdal.Dataset, bands: list[int], info: ModelInfo, warnings:
                 "value_min/value_max."
             )
     span = np.where(hi > lo, hi - lo, 1.0)
+    if info.standardization_std:  # Deepness's models: (x - mean) / std of x on 0..1, not clipped
+        mean, std = _per_band(info.standardization_mean, n, 0.0), _per_band(info.standardization_std, n, 1.0)
+        scale = (1.0 / (span * std)).astype(np.float32)
+        offset = ((-lo / span - mean) / std).astype(np.float32)
+        return Scaling(scale, offset, float(np.mean(-mean / std)), clip=False)  # fill: raw 0, as Deepness
     scale = (1.0 / span).astype(np.float32)
     offset = (-lo / span - 0.5).astype(np.float32)
     full_byte = all(ds.GetRasterBand(b).DataType == gdal.GDT_Byte for b in bands) and (
         bool((lo <= 0).all() and (hi >= 255).all())
     )
     return Scaling(scale, offset, float(info.nodata_fill), clip=not full_byte)
+
+
+def _per_band(values: list[float], n: int, default: float) -> np.ndarray:
+    """``values`` for ``n`` bands: one value stands for all, missing ones take ``default``."""
+    if len(values) == 1:
+        return np.full(n, float(values[0]))
+    return np.array([float(values[i]) if i < len(values) else default for i in range(n)])
 
 
 def check_bands(ds: gdal.Dataset, bands: list[int], spec: InputSpec, info: ModelInfo, raster: str) -> None:

@@ -55,7 +55,10 @@ def info_from_session(session: Any, model_path: str = "") -> ModelInfo:
         # A foreign model (no landslide_detector metadata): take the first C raster bands.
         info.bands = list(range(1, spec.channels + 1))
         info.band_names = [f"band {b}" for b in info.bands]
-        info.value_min, info.value_max = [], []
+        if info.standardization_std:  # Deepness's: one convention for every band
+            info.value_min, info.value_max = [0.0] * spec.channels, [255.0] * spec.channels
+        else:
+            info.value_min, info.value_max = [], []
     if spec.height is not None and spec.width is not None and spec.height == spec.width:
         info.tile_size = spec.height
         info.overlap = min(info.overlap, info.tile_size // 2)

@@ -43,6 +43,10 @@ class ModelInfo:
     # Channels after the bands, derived from an elevation raster (DSM/DEM) given with the orthophoto:
     # names from core.terrain ("slope", "relative_height"). Empty: the model needs the bands only.
     extra_channels: list[str] = field(default_factory=list)
+    # Deepness's convention (the models of its zoo): once the value range is scaled onto 0..1, band i
+    # becomes (x - mean[i]) / std[i], unclipped. Empty: this plugin's x - 0.5, clipped to [-0.5, 0.5].
+    standardization_mean: list[float] = field(default_factory=list)
+    standardization_std: list[float] = field(default_factory=list)
     # Normalised value given to nodata / no-imagery pixels before inference, as in training.
     nodata_fill: float = -0.5
     tile_size: int = 512
@@ -110,6 +114,11 @@ def parse_metadata(props: dict[str, str]) -> ModelInfo:
         info.gsd_m = float(json.loads(props["resolution"])) / 100.0
     if "class_names" in props:
         info.class_names = _class_names(json.loads(props["class_names"]))
+    if "model_type" in props:  # a Deepness model: 8-bit input divided by 255, then standardised
+        info.standardization_mean = [float(v) for v in json.loads(props.get("standardization_mean", "[0.0]"))]
+        info.standardization_std = [float(v) for v in json.loads(props.get("standardization_std", "[1.0]"))]
+        n = max(len(info.standardization_mean), len(info.standardization_std), len(info.bands))
+        info.value_min, info.value_max = [0.0] * n, [255.0] * n
     return info
 
 

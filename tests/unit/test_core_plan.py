@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import DetectionError
@@ -116,3 +117,21 @@ def test_a_raster_too_wide_for_memory_is_refused(tmp_path: Path, monkeypatch) ->
 
 def _refuse(needed: int, what: str, fix: str, available: int | None = None) -> None:
     raise DetectionError(f"{what} need {needed} bytes. {fix}")
+
+
+def test_deepness_models_get_deepness_scaling(tmp_path: Path) -> None:
+    """A model from Deepness's zoo: (x / 255 - mean) / std per band, not clipped; raw 0 as the fill."""
+    from core.model_metadata import parse_metadata
+    from tests.fixtures import tiny_models
+
+    raster = rasters.bright_squares_raster(tmp_path / "squares.tif")
+    info = parse_metadata(tiny_models.deepness_props(("background", "landslide"), mean=0.485, std=0.229))
+    plan = make_plan(str(raster), info, ANY_SIZE, DetectionOptions())
+    raw = np.array([0.0, 20.0, 240.0, 255.0])
+    scaled = raw * plan.scaling.scale[0] + plan.scaling.offset[0]
+    np.testing.assert_allclose(scaled, (raw / 255 - 0.485) / 0.229, rtol=1e-5)
+    assert not plan.scaling.clip and plan.scaling.fill == pytest.approx(-0.485 / 0.229)
+    assert plan.warnings == []  # 8-bit input, as Deepness expects: nothing to say
+    default = parse_metadata({"model_type": '"Segmentor"'})  # no standardisation keys: x / 255
+    plan = make_plan(str(raster), default, ANY_SIZE, DetectionOptions())
+    np.testing.assert_allclose(raw * plan.scaling.scale[0] + plan.scaling.offset[0], raw / 255, rtol=1e-5)
