@@ -161,9 +161,9 @@ def make_plan(
     src = open_raster(raster_path)
     bands = [int(b) for b in (options.bands or info.bands)]
     check_bands(src, bands, spec, info, raster_path)
-    warnings: list[str] = []
-    notes: list[str] = []
-    source, src, extent = _source(raster_path, src, info, options, work, warnings, notes)
+    inputs = _Inputs(raster_path, info, options, work)
+    warnings = inputs.warnings
+    source, src, extent = _source(inputs, src)
     window = Window(0, 0, src.RasterXSize, src.RasterYSize) if extent is None else extent_window(src, extent)
     scaling = value_scaling(src, bands, info, warnings)
     tile, overlap, grid = _grid(window, info, spec, options, warnings)
@@ -183,10 +183,10 @@ def make_plan(
         threshold=_threshold(info, options),
         min_area_m2=_min_area(info, options),
         mask_path=options.mask_path,
-        elevation=_elevation(raster_path, src, info, options, work, warnings),
+        elevation=_elevation(inputs, src),
         extra_channels=list(info.extra_channels),
         warnings=warnings,
-        notes=notes,
+        notes=inputs.notes,
     )
     # Large tiles x batches: read fewer batches ahead so that memory stays bounded.
     batch_bytes = batch * plan.channels * grid.rows.padded * grid.cols.padded * 4
@@ -197,17 +197,29 @@ def make_plan(
     return plan
 
 
+@dataclass
+class _Inputs:
+    """What a plan is made from, and the warnings and notes found on the way."""
+
+    raster_path: str
+    info: ModelInfo
+    options: DetectionOptions
+    work: str | None  # a folder for derived rasters (VRTs)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def work_folder(self) -> str:
+        if self.work is None or not os.path.isdir(self.work):
+            raise DetectionError("Internal error: no work folder for derived rasters.")
+        return self.work
+
+
 def _source(
-    raster_path: str,
-    src: gdal.Dataset,
-    info: ModelInfo,
-    options: DetectionOptions,
-    work: str | None,
-    warnings: list[str],
-    notes: list[str],
+    inputs: _Inputs, src: gdal.Dataset
 ) -> tuple[str, gdal.Dataset, tuple[float, float, float, float] | None]:
     """The raster to read (the input, or a VRT resampled to the model's resolution) and the extent
     left to apply on it; warnings about the CRS and the resolution."""
+    raster_path, info, options, warnings = inputs.raster_path, inputs.info, inputs.options, inputs.warnings
     srs = dataset_srs(src)
     if srs is None:
         warnings.append(
@@ -231,20 +243,14 @@ def _source(
         return raster_path, src, options.extent
     if abs(ratio - 1.0) <= 1e-6:
         return raster_path, src, options.extent
-    notes.append(f"Resampling the raster from {size_m:.3g} m to the model's {info.gsd_m:.3g} m pixels")
-    source = resample_to_gsd(src, raster_path, info.gsd_m, options.extent, _work(work))
+    inputs.notes.append(f"Resampling the raster from {size_m:.3g} m to the model's {info.gsd_m:.3g} m pixels")
+    source = resample_to_gsd(src, raster_path, info.gsd_m, options.extent, inputs.work_folder())
     return source, open_raster(source), None
 
 
-def _elevation(
-    raster_path: str,
-    src: gdal.Dataset,
-    info: ModelInfo,
-    options: DetectionOptions,
-    work: str | None,
-    warnings: list[str],
-) -> str | None:
+def _elevation(inputs: _Inputs, src: gdal.Dataset) -> str | None:
     """The elevation raster on ``src``'s grid, or None; refused when the model needs one and has none."""
+    info, options = inputs.info, inputs.options
     try:
         check_channels(info.extra_channels)
     except ValueError as exc:
@@ -252,19 +258,14 @@ def _elevation(
     if not options.dsm_path:
         if info.extra_channels:
             raise DetectionError(
-                f"The model also needs an elevation raster (DSM or DEM of the area of '{raster_path}') for "
-                f"its channels {', '.join(info.extra_channels)}. Give it as the elevation raster (DSM)."
+                f"The model also needs an elevation raster (DSM or DEM of the area of "
+                f"'{inputs.raster_path}') for its channels {', '.join(info.extra_channels)}. Give it as "
+                "the elevation raster (DSM)."
             )
         return None
-    path, found = align_elevation(str(options.dsm_path), src, _work(work))
-    warnings.extend(found)
+    path, found = align_elevation(str(options.dsm_path), src, inputs.work_folder())
+    inputs.warnings.extend(found)
     return path
-
-
-def _work(work: str | None) -> str:
-    if work is None or not os.path.isdir(work):
-        raise DetectionError("Internal error: no work folder for derived rasters.")
-    return work
 
 
 def _grid(
