@@ -6,9 +6,21 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from qgis.core import QgsApplication, QgsMapLayer, QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import (
+    QgsApplication,
+    QgsMapLayer,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeatureSource,
+    QgsProcessingFeedback,
+)
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
+
+from .prepared_layers import PreparedLayers, prepare_layers
+from .raster_input import RasterInput
 
 HELP_DIR = Path(__file__).resolve().parent / "help"
 
@@ -39,7 +51,39 @@ def qgis_locale() -> str:
 
 
 class LandslidesAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses set ``name()``, ``displayName()``, parameters and ``processAlgorithm``."""
+    """Base class: subclasses set ``name()``, ``displayName()``, parameters and ``processAlgorithm``.
+
+    Layer parameters are looked up in ``prepareAlgorithm`` (the main thread, see
+    :mod:`.prepared_layers`); ``processAlgorithm`` starts with ``parameters = self.prepared(parameters)``
+    and takes rasters and feature sources from :meth:`raster` and :meth:`feature_source`.
+    """
+
+    RASTER_KEYS: tuple[str, ...] = ()  # parameters read as RasterInput (a file is never loaded)
+    _layers = PreparedLayers()
+
+    def prepareAlgorithm(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> bool:
+        self._layers = prepare_layers(self, parameters, context, self.RASTER_KEYS)
+        return True
+
+    def release_layers(self) -> None:
+        self._layers = PreparedLayers()
+
+    def prepared(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """``parameters`` with each value that names a loaded layer replaced by that layer."""
+        return {**parameters, **self._layers.layers}
+
+    def raster(self, key: str) -> RasterInput | None:
+        """The raster input ``key`` as looked up in the main thread (None when not given)."""
+        return self._layers.raster(key)
+
+    def feature_source(
+        self, parameters: dict[str, Any], key: str, context: QgsProcessingContext
+    ) -> QgsProcessingFeatureSource | None:
+        if key in self._layers.sources:
+            return self._layers.sources[key]
+        return self.parameterAsSource(parameters, key, context)
 
     def group(self) -> str:
         return self.tr("Landslides")

@@ -39,7 +39,7 @@ from .destinations import StagedDestination, check_writable_destination, write_s
 from .detect_io import DetectNames, DetectReport
 from .ogr_io import export_polygon_parameter, gpkg_features, gpkg_schema
 from .paths import DEFAULT_MODEL_PATH
-from .raster_input import RasterFileParameter, RasterInput, band_list, raster_input, tile_size_problem
+from .raster_input import RasterFileParameter, RasterInput, band_list, tile_size_problem
 from .result_fields import output_feature, output_fields
 from .run_guard import guarded
 from .styles import attach_stylers
@@ -51,6 +51,8 @@ PRECISIONS = list(PRECISION_CHOICES)
 class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
     """Parameter and output names (INPUT, THRESHOLD, ...) are class constants from DetectNames,
     which the dock's typed request and report share."""
+
+    RASTER_KEYS = (DetectNames.INPUT, DetectNames.DSM)
 
     def name(self) -> str:
         return "detect"
@@ -273,12 +275,14 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        raster = raster_input(self, parameters, self.INPUT, context)  # a file is not loaded as a layer
+        parameters = self.prepared(parameters)
+        raster = self.raster(self.INPUT)  # a file is not loaded as a layer
         raster_path = raster.path
         model_path = self.parameterAsFile(parameters, self.MODEL, context) or str(DEFAULT_MODEL_PATH)
         options = self._options(parameters, context, raster)
-        if parameters.get(self.DSM) not in (None, ""):
-            options.dsm_path = raster_input(self, parameters, self.DSM, context).path
+        dsm = self.raster(self.DSM)
+        if dsm is not None:
+            options.dsm_path = dsm.path
         probability_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context) or None
         # Fail before a long run, not after it, when an output cannot be written.
         check_writable_destination(parameters.get(self.OUTPUT), self.tr("landslide polygons"))

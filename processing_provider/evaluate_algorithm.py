@@ -38,7 +38,7 @@ from ..core.report import write_html_report
 from .algorithm_base import LandslidesAlgorithm
 from .destinations import StagedDestination, check_writable_destination, write_staged_sink
 from .ogr_io import export_polygon_parameter
-from .raster_input import LayerFileParameter, RasterInput, raster_input, unloaded_raster_path
+from .raster_input import LayerFileParameter, RasterInput
 from .run_guard import guarded
 
 MAX_GRID_PIXELS = 2_000_000_000  # comparison grid for two polygon layers (Byte, tiled, mostly sparse)
@@ -147,6 +147,7 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
+        parameters = self.prepared(parameters)
         prediction = self._input_layer(parameters, self.PREDICTION, context)
         inventory = self._input_layer(parameters, self.INVENTORY, context)
         for layer, key in ((prediction, self.PREDICTION), (inventory, self.INVENTORY)):
@@ -243,8 +244,9 @@ class EvaluateAlgorithm(LandslidesAlgorithm):
         self, parameters: dict[str, Any], key: str, context: QgsProcessingContext
     ) -> QgsMapLayer | RasterInput | None:
         """A raster file as a RasterInput (never loaded as a layer), anything else as a layer."""
-        if unloaded_raster_path(parameters.get(key), context) is not None:
-            return raster_input(self, parameters, key, context)
+        raster = self.raster(key)  # looked up in the main thread
+        if raster is not None:
+            return raster
         return self.parameterAsLayer(parameters, key, context)
 
     @staticmethod

@@ -27,12 +27,13 @@ from ..core.memory import MAX_TILE
 from ..core.training_tiles import export_training_tiles
 from .algorithm_base import LandslidesAlgorithm
 from .ogr_io import export_polygon_parameter
-from .raster_input import RasterFileParameter, band_list, raster_input, tile_size_problem
+from .raster_input import RasterFileParameter, band_list, tile_size_problem
 from .run_guard import guarded
 
 
 class ExportTilesAlgorithm(LandslidesAlgorithm):
     INPUT = "INPUT"
+    RASTER_KEYS = (INPUT,)
     INVENTORY = "INVENTORY"
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
@@ -129,7 +130,8 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
     def processAlgorithm(
         self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        raster = raster_input(self, parameters, self.INPUT, context)  # a file is not loaded as a layer
+        parameters = self.prepared(parameters)
+        raster = self.raster(self.INPUT)  # a file is not loaded as a layer
         raster_path = raster.path
         out_dir = self.parameterAsFileOutput(parameters, self.OUTPUT_FOLDER, context)
         if not out_dir:

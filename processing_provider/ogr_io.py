@@ -135,7 +135,7 @@ def export_polygon_parameter(
     """Write the polygons of the feature source parameter ``key`` to a GeoPackage at ``path`` for
     the core, reprojected by QGIS (with the project's datum transformations) into ``crs``; returns
     how many. A source that is not polygons is refused with ``not_polygons(source)``."""
-    source = algorithm.parameterAsSource(parameters, key, context)
+    source = algorithm.feature_source(parameters, key, context)  # opened in the main thread
     if source is None:
         raise QgsProcessingException(algorithm.invalidSourceError(parameters, key))
     if QgsWkbTypes.geometryType(source.wkbType()) != QgsWkbTypes.PolygonGeometry:

@@ -60,7 +60,7 @@ def _static(value: Any) -> Any:
     return value
 
 
-def _loaded_layer(value: Any, context: QgsProcessingContext) -> QgsMapLayer | None:
+def loaded_layer(value: Any, context: QgsProcessingContext) -> QgsMapLayer | None:
     """The layer ``value`` names among the layers already loaded (project, temporary store)."""
     value = _static(value)
     if isinstance(value, QgsMapLayer):
@@ -82,7 +82,7 @@ def _gdal_raster(path: str) -> gdal.Dataset | None:
 def unloaded_raster_path(value: Any, context: QgsProcessingContext) -> str | None:
     """``value`` when it is a raster file path (or GDAL source) that no loaded layer stands for."""
     value = _static(value)
-    if not isinstance(value, str) or not value or _loaded_layer(value, context) is not None:
+    if not isinstance(value, str) or not value or loaded_layer(value, context) is not None:
         return None
     return value if _gdal_raster(value) is not None else None
 

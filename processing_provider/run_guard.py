@@ -91,7 +91,8 @@ def _print_error_once() -> None:
 
 
 def guarded(process: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Decorate ``processAlgorithm``: SIGTERM cancels, errors are printed once (see module docstring)."""
+    """Decorate ``processAlgorithm``: SIGTERM cancels, errors are printed once (see module docstring),
+    and the layers the algorithm looked up before the run are released after it."""
 
     @functools.wraps(process)
     def wrapper(self: Any, parameters: dict, context: Any, feedback: QgsProcessingFeedback) -> dict:
@@ -109,5 +110,11 @@ def guarded(process: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, A
             if _owns_signals():
                 _print_error_once()
             raise
+        finally:
+            # The layers and feature sources looked up before the run go with it, not with the
+            # algorithm object (which Python may free only at exit, after QGIS has shut down).
+            release = getattr(self, "release_layers", None)
+            if release is not None:
+                release()
 
     return wrapper
