@@ -19,8 +19,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication, QUrl
 
+from ..core.memory import MAX_TILE
 from .prepared_layers import PreparedLayers, prepare_layers
-from .raster_input import RasterInput
+from .raster_input import RasterInput, tile_size_problem
 
 HELP_DIR = Path(__file__).resolve().parent / "help"
 
@@ -59,6 +60,7 @@ class LandslidesAlgorithm(QgsProcessingAlgorithm):
     """
 
     RASTER_KEYS: tuple[str, ...] = ()  # parameters read as RasterInput (a file is never loaded)
+    CHECKS_TILE_SIZE = False  # a TILE_SIZE parameter is checked before the run (a clear message)
     _layers = PreparedLayers()
 
     def prepareAlgorithm(
@@ -66,6 +68,14 @@ class LandslidesAlgorithm(QgsProcessingAlgorithm):
     ) -> bool:
         self._layers = prepare_layers(self, parameters, context, self.RASTER_KEYS)
         return True
+
+    def checkParameterValues(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        problem = tile_size_problem(parameters, "TILE_SIZE", MAX_TILE) if self.CHECKS_TILE_SIZE else ""
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
 
     def release_layers(self) -> None:
         self._layers = PreparedLayers()

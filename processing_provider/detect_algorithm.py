@@ -39,7 +39,7 @@ from .destinations import StagedDestination, check_writable_destination, write_s
 from .detect_io import DetectNames, DetectReport
 from .ogr_io import export_polygon_parameter, gpkg_features, gpkg_schema
 from .paths import DEFAULT_MODEL_PATH
-from .raster_input import RasterFileParameter, RasterInput, band_list, tile_size_problem
+from .raster_input import RasterFileParameter, RasterInput, band_list
 from .result_fields import output_feature, output_fields
 from .run_guard import guarded
 from .styles import attach_stylers
@@ -52,6 +52,7 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
     """Parameter and output names (INPUT, THRESHOLD, ...) are class constants from DetectNames,
     which the dock's typed request and report share."""
 
+    CHECKS_TILE_SIZE = True
     RASTER_KEYS = (DetectNames.INPUT, DetectNames.DSM)
 
     def name(self) -> str:
@@ -260,14 +261,6 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
             simplify_tolerance=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
             class_name=self.parameterAsString(parameters, self.CLASS, context).strip() or None,
         )
-
-    def checkParameterValues(
-        self, parameters: dict[str, Any], context: QgsProcessingContext
-    ) -> tuple[bool, str]:
-        problem = tile_size_problem(parameters, self.TILE_SIZE, MAX_TILE)
-        if problem:
-            return False, problem
-        return super().checkParameterValues(parameters, context)
 
     # --- run -------------------------------------------------------------------------------------
 

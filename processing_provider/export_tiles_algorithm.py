@@ -27,12 +27,13 @@ from ..core.memory import MAX_TILE
 from ..core.training_tiles import export_training_tiles
 from .algorithm_base import LandslidesAlgorithm
 from .ogr_io import export_polygon_parameter
-from .raster_input import RasterFileParameter, band_list, tile_size_problem
+from .raster_input import RasterFileParameter, band_list
 from .run_guard import guarded
 
 
 class ExportTilesAlgorithm(LandslidesAlgorithm):
     INPUT = "INPUT"
+    CHECKS_TILE_SIZE = True
     RASTER_KEYS = (INPUT,)
     INVENTORY = "INVENTORY"
     TILE_SIZE = "TILE_SIZE"
@@ -117,14 +118,6 @@ class ExportTilesAlgorithm(LandslidesAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.TILE_COUNT, self.tr("Tile pairs written")))
         self.addOutput(QgsProcessingOutputNumber(self.POSITIVE_COUNT, self.tr("Tiles with landslides")))
         self.addOutput(QgsProcessingOutputNumber(self.NEGATIVE_COUNT, self.tr("Tiles without landslides")))
-
-    def checkParameterValues(
-        self, parameters: dict[str, Any], context: QgsProcessingContext
-    ) -> tuple[bool, str]:
-        problem = tile_size_problem(parameters, self.TILE_SIZE, MAX_TILE)
-        if problem:
-            return False, problem
-        return super().checkParameterValues(parameters, context)
 
     @guarded
     def processAlgorithm(
