@@ -184,3 +184,21 @@ def load_initial(path: str | Path) -> tuple[DAUNet, dict[str, Any]]:
         "training": dict(prior),
         "folded": False,
     }
+
+
+def with_more_inputs(net: DAUNet, bands: int) -> DAUNet:
+    """``net`` taking ``bands`` input channels: the extra ones (elevation channels after the image
+    bands) get zero weights, so the network starts as exactly the given one and learns to use them."""
+    if bands < net.in_channels:
+        raise InitError(f"the model takes {net.in_channels} bands; it cannot be narrowed to {bands}")
+    wider = build_model(net.variant, bands, net.width, net.depth)
+    state = wider.state_dict()
+    for name, value in net.state_dict().items():
+        if state[name].shape == value.shape:
+            state[name] = value
+        else:  # an input convolution: [out, in, k, k] with more inputs
+            grown = torch.zeros_like(state[name])
+            grown[:, : value.shape[1]] = value
+            state[name] = grown
+    wider.load_state_dict(state)
+    return wider.train(net.training)

@@ -35,7 +35,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model.data import NODATA_FILL, CropSampler, DataError, Scene, Split
-from model.init_weights import InitError, calibrate_batchnorm, load_initial
+from model.init_weights import InitError, calibrate_batchnorm, load_initial, with_more_inputs
 from model.loader import batches
 from model.metrics import Confusion
 from model.network import VARIANTS, DAUNet, build_model, count_parameters
@@ -360,6 +360,9 @@ def build_network(
     if not args.init:
         return build_model(args.variant, bands, args.width, args.depth).to(device), {}
     net, init = load_initial(args.init)
+    if init["bands"] + len(args.terrain or []) == bands and args.terrain:
+        net = with_more_inputs(net, bands)  # an RGB model starts an RGB + DSM one, as it was
+        init["bands"] = bands
     if init["bands"] != bands:
         raise DataError(f"{args.init} takes {init['bands']} bands but the training data have {bands}")
     args.variant, args.width, args.depth = init["variant"], init["width"], init["depth"]

@@ -18,7 +18,7 @@ import torch
 from core.model_metadata import METADATA_KEY
 from model.data import CropSampler
 from model.export import export, export_weights
-from model.init_weights import InitError, calibrate_batchnorm, load_initial, net_from_onnx
+from model.init_weights import InitError, calibrate_batchnorm, load_initial, net_from_onnx, with_more_inputs
 from model.network import VARIANTS
 from model.packed import load_packed, pack
 from model.sources import load_split
@@ -84,6 +84,21 @@ def test_weights_file_restores_exactly_and_carries_the_training_record(tmp_path)
     x = np.random.default_rng(3).uniform(-0.5, 0.5, (1, 3, 24, 24)).astype(np.float32)
     assert np.array_equal(_torch_output(net, x), _torch_output(original, x))
     assert "optimizer" not in torch.load(slim, weights_only=False)
+
+
+def test_an_rgb_model_starts_an_rgb_and_dsm_one_exactly(tmp_path) -> None:
+    """Extra input channels get zero weights: whatever the elevation channels hold, the wider
+    network's output is the RGB network's, and training can then learn to use them."""
+    _tiny_checkpoint(tmp_path / "best.pt")
+    net, _ = load_initial(export(tmp_path / "best.pt", tmp_path / "m.onnx"))
+    wider = with_more_inputs(net, 5).eval()
+    assert wider.in_channels == 5
+    x = torch.rand(1, 3, 32, 32) - 0.5
+    terrain = torch.rand(1, 2, 32, 32) * 10
+    with torch.no_grad():
+        assert torch.allclose(wider(torch.cat([x, terrain], 1)), net.eval()(x), atol=1e-6)
+    with pytest.raises(InitError, match="cannot be narrowed"):
+        with_more_inputs(net, 2)
 
 
 def test_init_rejects_foreign_and_missing_models(tmp_path) -> None:
