@@ -62,8 +62,9 @@ def apply_proposals(names: list[str]) -> None:
     """Bench-only what-ifs: a default of core/ changed in this child process only.
 
     * ``no-arena``: no onnxruntime CPU memory arena; ``no-nice``: helper threads at normal priority;
-    * ``no-spin``: onnxruntime's intra-op threads do not spin-wait between operators (the cycles go
-      to the reader, writer and vectoriser threads instead);
+    * ``spin``: onnxruntime's intra-op threads spin-wait between operators on the CPU (its own
+      default, and ours before 2026-12-01: the cycles are taken from the reader, writer and
+      vectoriser threads);
     * ``ort-cache``: the optimised graph is saved under bench/tmp/ort-cache on first use and loaded
       with graph optimisation off afterwards (onnxruntime's "offline" mode: same machine, same
       onnxruntime version, same threads only).
@@ -83,15 +84,15 @@ def apply_proposals(names: list[str]) -> None:
             core.runtime._session_options = no_arena
         elif name == "no-nice":
             core.pipeline.HELPER_NICE = 0  # reader/writer/vectoriser at the caller's priority
-        elif name == "no-spin":
+        elif name == "spin":
             original = core.runtime._session_options
 
-            def no_spin(ort: Any, threads: int, cpu_only: bool = False, _original: Any = original) -> Any:
+            def spin(ort: Any, threads: int, cpu_only: bool = False, _original: Any = original) -> Any:
                 options = _original(ort, threads, cpu_only)
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                options.add_session_config_entry("session.intra_op.allow_spinning", "1")
                 return options
 
-            core.runtime._session_options = no_spin
+            core.runtime._session_options = spin
         elif name == "ort-cache":
             core.runtime._new_session = _cached_session(core.runtime._new_session)
         else:
@@ -199,7 +200,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "int8"])
     parser.add_argument("--profile", default=None, help="write cProfile statistics (main thread) here")
     parser.add_argument(
-        "--proposal", action="append", default=[], choices=["no-arena", "no-nice", "no-spin", "ort-cache"]
+        "--proposal", action="append", default=[], choices=["no-arena", "no-nice", "spin", "ort-cache"]
     )
     parser.add_argument(
         "--tta", action="store_true", help="test-time augmentation (8 passes per square tile, 4 otherwise)"

@@ -16,7 +16,7 @@ Parts (``--parts``, default all):
   has an inventory, the IoU of each; skipped with the reason when the peer is absent;
 * ``ablations``: the tool's defaults on the 4096² texture with one of them changed at a time
   (float32 instead of int8 or the reverse, 512 px tiles, helper threads not niced, onnxruntime
-  threads not spinning, the optimised graph cached), interleaved over ``--repeat`` rounds;
+  threads spin-waiting as before, the optimised graph cached), interleaved over ``--repeat`` rounds;
 * ``qgis``: one ``processing.run("landslides:detect")`` in headless QGIS (the QGIS overhead).
 
 Results go to ``bench/results/<date>-<machine>.json`` and a Markdown table in ``bench/README.md``.
@@ -631,7 +631,7 @@ class Bench:
         configs += [
             ("defaults, but 512 px tiles", 512, "auto", ()),
             ("defaults, but helper threads not niced", None, "auto", ("no-nice",)),
-            ("defaults, but onnxruntime threads do not spin", None, "auto", ("no-spin",)),
+            ("defaults, but onnxruntime threads spin-wait", None, "auto", ("spin",)),
             ("defaults, but the optimised graph cached", None, "auto", ("ort-cache",)),
         ]
         print(f"Ablations ({name}, {size}x{size}; defaults: {auto.reason}):", flush=True)

@@ -27,6 +27,8 @@ def test_cpu_is_forced(model):
     assert (report.requested, report.used) == ("cpu", "CPU")
     assert session.get_session_options().intra_op_num_threads == 1
     assert not session.get_session_options().enable_mem_pattern  # less memory, same speed on CPU
+    # Threads sleep between operators: the helper threads get the cycles (bench/README.md).
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 @pytest.mark.skipif(CUDA_ACTIVE, reason="CUDA works on this machine")
