@@ -54,7 +54,8 @@ def prepare_layers(
 ) -> PreparedLayers:
     """Look up, in the main thread, the layers of ``algorithm``'s parameters: ``raster_keys`` as
     :class:`RasterInput` (a file stays a file), feature sources opened (selected features only
-    included), and any other value that names a loaded layer replaced by the layer itself."""
+    included), other layer values (ids, names, files) replaced by their layers, and an extent that
+    names a loaded layer replaced by that layer."""
     prepared = PreparedLayers()
     for definition in algorithm.parameterDefinitions():
         key = definition.name()
@@ -71,10 +72,13 @@ def prepare_layers(
         elif isinstance(definition, QgsProcessingParameterFeatureSource):
             prepared.sources[key] = algorithm.parameterAsSource(parameters, key, context)
         elif isinstance(value, str) and isinstance(
-            definition,
-            (QgsProcessingParameterRasterLayer, QgsProcessingParameterMapLayer, QgsProcessingParameterExtent),
+            definition, (QgsProcessingParameterRasterLayer, QgsProcessingParameterMapLayer)
         ):
-            layer = loaded_layer(value, context)
+            layer = algorithm.parameterAsLayer(parameters, key, context)  # a file is loaded here
+            if layer is not None:
+                prepared.layers[key] = layer
+        elif isinstance(value, str) and isinstance(definition, QgsProcessingParameterExtent):
+            layer = loaded_layer(value, context)  # an extent may name a layer
             if layer is not None:
                 prepared.layers[key] = layer
     return prepared
