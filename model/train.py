@@ -360,7 +360,7 @@ def build_network(
     if not args.init:
         return build_model(args.variant, bands, args.width, args.depth).to(device), {}
     net, init = load_initial(args.init)
-    if init["bands"] + len(args.terrain or []) == bands and args.terrain:
+    if args.terrain and init["bands"] + len(args.terrain) == bands:
         net = with_more_inputs(net, bands)  # an RGB model starts an RGB + DSM one, as it was
         init["bands"] = bands
     if init["bands"] != bands:
