@@ -79,12 +79,20 @@ def _gdal_raster(path: str) -> gdal.Dataset | None:
     return ds if ds is not None and ds.RasterCount > 0 else None
 
 
-def unloaded_raster_path(value: Any, context: QgsProcessingContext) -> str | None:
-    """``value`` when it is a raster file path (or GDAL source) that no loaded layer stands for."""
+def _unloaded_raster(value: Any, context: QgsProcessingContext) -> tuple[str, gdal.Dataset] | None:
+    """``value`` opened with GDAL when it is a raster file path (or GDAL source) that no loaded
+    layer stands for."""
     value = _static(value)
     if not isinstance(value, str) or not value or loaded_layer(value, context) is not None:
         return None
-    return value if _gdal_raster(value) is not None else None
+    ds = _gdal_raster(value)
+    return (value, ds) if ds is not None else None
+
+
+def unloaded_raster_path(value: Any, context: QgsProcessingContext) -> str | None:
+    """``value`` when it is a raster file path (or GDAL source) that no loaded layer stands for."""
+    found = _unloaded_raster(value, context)
+    return found[0] if found else None
 
 
 def raster_input(
@@ -95,10 +103,10 @@ def raster_input(
 ) -> RasterInput:
     """The raster of parameter ``key``; a file path is never loaded as a QGIS layer."""
     value = parameters.get(key)
-    path = unloaded_raster_path(value, context)
-    if path is not None:
-        ds = _gdal_raster(path)
-        wkt = ds.GetProjection() if ds is not None else ""
+    found = _unloaded_raster(value, context)
+    if found is not None:
+        path, ds = found
+        wkt = ds.GetProjection()
         crs = QgsCoordinateReferenceSystem.fromWkt(wkt) if wkt else QgsCoordinateReferenceSystem()
         ds = None
         return RasterInput(path, crs, path)
