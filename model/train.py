@@ -190,6 +190,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(variant, width, depth) is the model's",
     )
     t.add_argument("--out", required=True, help="output folder for checkpoints and logs")
+    t.add_argument(
+        "--snapshots",
+        action="store_true",
+        help="also keep each epoch's trained weights in OUT/snapshots/ (about 5 MB each), for "
+        "python -m model.average (weight averaging over epochs)",
+    )
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     args = p.parse_args(argv)
     if args.workers is None:
@@ -563,6 +569,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             _save(ckpt, out / "best.pt")
         ckpt["best_iou"] = best_score
         _save(ckpt, out / "last.pt")
+        if args.snapshots:
+            (out / "snapshots").mkdir(exist_ok=True)
+            raw = validated["raw"]
+            snapshot = {
+                "model": ckpt["train_model"],
+                "epoch": epoch,
+                "step": step,
+                "meta": meta,
+                "training": training,
+                "metrics": {k: raw[k] for k in METRIC_KEYS if k in raw},
+            }
+            _save(snapshot, out / "snapshots" / f"epoch_{epoch:03d}.pt")
     summary = {
         "best_score": best_score,
         "select": args.select,
