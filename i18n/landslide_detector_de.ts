@@ -4,252 +4,252 @@
 <context>
     <name>@default</name>
     <message>
-        <location filename="../plugin.py" line="31"/>
+        <location filename="../plugin.py" line="30"/>
         <source>&amp;Landslide Detector</source>
         <translation>&amp;Landslide Detector</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="55"/>
+        <location filename="../plugin.py" line="54"/>
         <source>The Processing provider could not be loaded: {}</source>
         <translation>Der Processing-Provider konnte nicht geladen werden: {}</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="61"/>
+        <location filename="../plugin.py" line="60"/>
         <source>QGIS refused to register the &apos;landslides&apos; Processing provider.</source>
         <translation>QGIS hat die Registrierung des Processing-Providers 'landslides' abgelehnt.</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="70"/>
+        <location filename="../plugin.py" line="69"/>
         <source>Detect landslides</source>
         <translation>Rutschungen erkennen</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="72"/>
+        <location filename="../plugin.py" line="71"/>
         <source>Detect landslides in the active orthophoto: opens the panel ready to run</source>
         <translation>Rutschungen im aktiven Orthofoto erkennen: öffnet das Bedienfeld startbereit</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="77"/>
+        <location filename="../plugin.py" line="76"/>
         <source>Landslide Detector panel</source>
         <translation>Landslide-Detector-Bedienfeld</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="82"/>
+        <location filename="../plugin.py" line="81"/>
         <source>Show or hide the Landslide Detector panel</source>
         <translation>Landslide-Detector-Bedienfeld ein- oder ausblenden</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="78"/>
+        <location filename="../ui/dock.py" line="79"/>
         <source>Landslide Detector</source>
         <translation>Landslide Detector</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="165"/>
+        <location filename="../plugin.py" line="168"/>
         <source>Add an orthophoto (raster layer) to the project, then press Detect landslides.</source>
         <translation>Fügen Sie dem Projekt ein Orthofoto (Rasterlayer) hinzu und drücken Sie dann „Rutschungen erkennen“.</translation>
     </message>
     <message>
-        <location filename="../plugin.py" line="167"/>
+        <location filename="../plugin.py" line="170"/>
         <source>The selected layer is not a raster: pick the orthophoto in the panel and press Detect landslides.</source>
         <translation>Der gewählte Layer ist kein Raster: Wählen Sie das Orthofoto im Bedienfeld und drücken Sie „Rutschungen erkennen“.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="85"/>
+        <location filename="../ui/detection_run.py" line="93"/>
         <source>The detection failed without a message; see the Processing log (View ▸ Panels ▸ Log Messages).</source>
         <translation>Die Erkennung ist ohne Meldung fehlgeschlagen; siehe Processing-Protokoll (Ansicht ▸ Bedienfelder ▸ Protokollmeldungen).</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="101"/>
+        <location filename="../ui/detection_run.py" line="109"/>
         <source>The setting &apos;{}&apos; does not accept {!r}: use at least {:g}.</source>
         <translation>Die Einstellung „{}“ akzeptiert {!r} nicht: Verwenden Sie mindestens {:g}.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="103"/>
+        <location filename="../ui/detection_run.py" line="111"/>
         <source>The setting &apos;{}&apos; does not accept {!r}: use {:g} to {:g}.</source>
         <translation>Die Einstellung „{}“ akzeptiert {!r} nicht: Verwenden Sie {:g} bis {:g}.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="105"/>
+        <location filename="../ui/detection_run.py" line="113"/>
         <source>The setting &apos;{}&apos; does not accept {!r}.</source>
         <translation>Die Einstellung „{}“ akzeptiert {!r} nicht.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="201"/>
+        <location filename="../ui/detection_run.py" line="211"/>
         <source>The Processing algorithm {} is not available: the plugin's Processing provider did not load. Check View ▸ Panels ▸ Log Messages and reinstall.</source>
         <translation>Der Processing-Algorithmus {} ist nicht verfügbar: Der Processing-Provider des Plugins wurde nicht geladen. Prüfen Sie Ansicht ▸ Bedienfelder ▸ Protokollmeldungen und installieren Sie neu.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="212"/>
+        <location filename="../ui/detection_run.py" line="222"/>
         <source>Cannot write to the output folder {}: {}. Choose another one.</source>
         <translation>In den Ausgabeordner {} kann nicht geschrieben werden: {}. Wählen Sie einen anderen.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="228"/>
+        <location filename="../ui/detection_run.py" line="238"/>
         <source>Detecting landslides in {}</source>
         <translation>Rutschungserkennung in {}</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="248"/>
+        <location filename="../ui/detection_run.py" line="258"/>
         <source>Landslide detection in {} cancelled</source>
         <translation>Rutschungserkennung in {} abgebrochen</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="264"/>
+        <location filename="../ui/detection_run.py" line="274"/>
         <source>Detection cancelled; nothing was written.</source>
         <translation>Erkennung abgebrochen; es wurde nichts geschrieben.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="276"/>
+        <location filename="../ui/detection_run.py" line="287"/>
         <source>The algorithm reported success but wrote no file at {}.</source>
         <translation>Der Algorithmus meldete Erfolg, hat aber keine Datei unter {} geschrieben.</translation>
     </message>
     <message>
-        <location filename="../ui/detection_run.py" line="288"/>
+        <location filename="../ui/detection_run.py" line="299"/>
         <source>Could not move the result to {}: {}.</source>
         <translation>Das Ergebnis konnte nicht nach {} verschoben werden: {}.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="116"/>
+        <location filename="../ui/dock.py" line="117"/>
         <source>ONNX models (*.onnx)</source>
         <translation>ONNX-Modelle (*.onnx)</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="117"/>
+        <location filename="../ui/dock.py" line="118"/>
         <source>Choose an ONNX landslide model</source>
         <translation>ONNX-Rutschungsmodell wählen</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="119"/>
+        <location filename="../ui/dock.py" line="120"/>
         <source>Folder for detection results</source>
         <translation>Ordner für Erkennungsergebnisse</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="320"/>
+        <location filename="../ui/dock.py" line="321"/>
         <source>&lt;b&gt;onnxruntime is not installed in QGIS&apos;s Python&lt;/b&gt;, so detection cannot run ({}). Press Install, or run this command and restart QGIS:</source>
         <translation>&lt;b&gt;onnxruntime ist im Python von QGIS nicht installiert&lt;/b&gt;, daher kann die Erkennung nicht laufen ({}). Drücken Sie „Installieren“ oder führen Sie diesen Befehl aus und starten Sie QGIS neu:</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="343"/>
+        <location filename="../ui/dock.py" line="344"/>
         <source>Installing… (this can take a few minutes)</source>
         <translation>Installation läuft … (das kann einige Minuten dauern)</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="369"/>
+        <location filename="../ui/dock.py" line="370"/>
         <source>No model chosen: choose an .onnx file or press Shipped.</source>
         <translation>Kein Modell gewählt: Wählen Sie eine .onnx-Datei oder drücken Sie „Mitgeliefert“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="372"/>
+        <location filename="../ui/dock.py" line="373"/>
         <source>The shipped model {} is missing: reinstall the plugin or choose an .onnx file.</source>
         <translation>Das mitgelieferte Modell {} fehlt: Installieren Sie das Plugin neu oder wählen Sie eine .onnx-Datei.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="374"/>
+        <location filename="../ui/dock.py" line="375"/>
         <source>The file {} does not exist: choose an existing .onnx model.</source>
         <translation>Die Datei {} existiert nicht: Wählen Sie ein vorhandenes .onnx-Modell.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="386"/>
+        <location filename="../ui/dock.py" line="387"/>
         <source>Model</source>
         <translation>Modell</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="388"/>
+        <location filename="../ui/dock.py" line="389"/>
         <source>Model: shipped with the plugin</source>
         <translation>Modell: mit dem Plugin geliefert</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="388"/>
+        <location filename="../ui/dock.py" line="389"/>
         <source>Model: your file</source>
         <translation>Modell: Ihre Datei</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="401"/>
+        <location filename="../ui/dock.py" line="402"/>
         <source>Licence of the weights: {}</source>
         <translation>Lizenz der Gewichte: {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="405"/>
+        <location filename="../ui/dock.py" line="406"/>
         <source>The model card is shown once onnxruntime is installed.</source>
         <translation>Die Modellkarte erscheint, sobald onnxruntime installiert ist.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="413"/>
+        <location filename="../ui/dock.py" line="414"/>
         <source>Runs on:</source>
         <translation>Läuft auf:</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="470"/>
+        <location filename="../ui/dock.py" line="471"/>
         <source>The folder you chose (remembered).</source>
         <translation>Der von Ihnen gewählte Ordner (gespeichert).</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="510"/>
+        <location filename="../ui/dock.py" line="511"/>
         <source>Ready to search {}: check the settings, then press Detect landslides.</source>
         <translation>Bereit, {} zu durchsuchen: Prüfen Sie die Einstellungen und drücken Sie dann „Rutschungen erkennen“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="544"/>
+        <location filename="../ui/dock.py" line="547"/>
         <source>A detection is already running; wait for it or press Cancel.</source>
         <translation>Es läuft bereits eine Erkennung; warten Sie darauf oder drücken Sie „Abbrechen“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="550"/>
+        <location filename="../ui/dock.py" line="553"/>
         <source>Install onnxruntime first: the panel shows the command and an Install button.</source>
         <translation>Installieren Sie zuerst onnxruntime: Das Bedienfeld zeigt den Befehl und eine Schaltfläche „Installieren“.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="555"/>
+        <location filename="../ui/dock.py" line="558"/>
         <source>Choose the orthophoto (a raster layer) to search.</source>
         <translation>Wählen Sie das zu durchsuchende Orthofoto (einen Rasterlayer).</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="566"/>
+        <location filename="../ui/dock.py" line="570"/>
         <source>TTA</source>
         <translation>TTA</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="575"/>
+        <location filename="../ui/dock.py" line="579"/>
         <source>Detecting landslides in {}…</source>
         <translation>Suche nach Rutschungen in {} …</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="583"/>
+        <location filename="../ui/dock.py" line="587"/>
         <source>Cancelling…</source>
         <translation>Wird abgebrochen …</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="600"/>
+        <location filename="../ui/dock.py" line="605"/>
         <source>Detection failed: {}</source>
         <translation>Erkennung fehlgeschlagen: {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="629"/>
+        <location filename="../ui/dock.py" line="640"/>
         <source>Done: {}. Saved as {}</source>
         <translation>Fertig: {}. Gespeichert als {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="694"/>
+        <location filename="../ui/dock.py" line="705"/>
         <source>{} holds no landslides.</source>
         <translation>{} enthält keine Rutschungen.</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="714"/>
+        <location filename="../ui/dock.py" line="725"/>
         <source>Save landslides as</source>
         <translation>Rutschungen speichern unter</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="714"/>
+        <location filename="../ui/dock.py" line="725"/>
         <source>GeoPackage (*.gpkg)</source>
         <translation>GeoPackage (*.gpkg)</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="732"/>
+        <location filename="../ui/dock.py" line="743"/>
         <source>Saved {} to {}</source>
         <translation>{} gespeichert in {}</translation>
     </message>
     <message>
-        <location filename="../ui/dock.py" line="733"/>
+        <location filename="../ui/dock.py" line="744"/>
         <source>Saved to {}</source>
         <translation>Gespeichert in {}</translation>
     </message>
@@ -278,77 +278,77 @@ Einzelheiten stehen im Protokoll (Ansicht ▸ Bedienfelder ▸ Protokollmeldunge
         <translation>onnxruntime ist installiert und bereit.</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="35"/>
+        <location filename="../ui/model_summary.py" line="32"/>
         <source>unknown</source>
         <translation>unbekannt</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="39"/>
+        <location filename="../ui/model_summary.py" line="36"/>
         <source>{}, width {}</source>
         <translation>{}, Breite {}</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="89"/>
+        <location filename="../ui/model_summary.py" line="86"/>
         <source>not recorded</source>
         <translation>nicht angegeben</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="71"/>
+        <location filename="../ui/model_summary.py" line="68"/>
         <source>{} px, overlap {} px</source>
         <translation>{} px, Überlappung {} px</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="72"/>
+        <location filename="../ui/model_summary.py" line="69"/>
         <source>threshold {:.2f}, minimum area {:g} m²</source>
         <translation>Schwellenwert {:.2f}, Mindestfläche {:g} m²</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="76"/>
+        <location filename="../ui/model_summary.py" line="73"/>
         <source>Network</source>
         <translation>Netz</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="77"/>
+        <location filename="../ui/model_summary.py" line="74"/>
         <source>Trained on</source>
         <translation>Trainiert mit</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="78"/>
+        <location filename="../ui/model_summary.py" line="75"/>
         <source>Resolution</source>
         <translation>Auflösung</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="78"/>
+        <location filename="../ui/model_summary.py" line="75"/>
         <source>{:g} m/pixel</source>
         <translation>{:g} m/Pixel</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="79"/>
+        <location filename="../ui/model_summary.py" line="76"/>
         <source>Validation</source>
         <translation>Validierung</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="80"/>
+        <location filename="../ui/model_summary.py" line="77"/>
         <source>Calibrated</source>
         <translation>Kalibriert</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="81"/>
+        <location filename="../ui/model_summary.py" line="78"/>
         <source>Tiles</source>
         <translation>Kacheln</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="82"/>
+        <location filename="../ui/model_summary.py" line="79"/>
         <source>Bands</source>
         <translation>Bänder</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="83"/>
+        <location filename="../ui/model_summary.py" line="80"/>
         <source>Licence</source>
         <translation>Lizenz</translation>
     </message>
     <message>
-        <location filename="../ui/model_summary.py" line="111"/>
+        <location filename="../ui/model_summary.py" line="108"/>
         <source>This model cannot be used:</source>
         <translation>Dieses Modell ist nicht verwendbar:</translation>
     </message>
@@ -363,241 +363,243 @@ Einzelheiten stehen im Protokoll (Ansicht ▸ Bedienfelder ▸ Protokollmeldunge
         <translation>Temporärer Ordner: Das Projekt ist noch nicht gespeichert. Speichern Sie das Projekt oder wählen Sie einen Ordner, damit die Ergebnisse nach dem Schließen von QGIS erhalten bleiben.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="41"/>
+        <location filename="../ui/processing_area.py" line="43"/>
         <source>The map shows nothing yet: zoom to the area to search first.</source>
         <translation>Die Karte zeigt noch nichts: Zoomen Sie zuerst auf das zu durchsuchende Gebiet.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="44"/>
+        <location filename="../ui/processing_area.py" line="46"/>
         <source>map extent</source>
         <translation>Kartenausschnitt</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="47"/>
+        <location filename="../ui/processing_area.py" line="49"/>
         <source>Choose the polygon layer whose selected features to search in.</source>
         <translation>Wählen Sie den Polygonlayer, in dessen gewählten Objekten gesucht werden soll.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="50"/>
+        <location filename="../ui/processing_area.py" line="52"/>
         <source>Nothing is selected in {}: select the polygons to search in, or search everything.</source>
         <translation>In {} ist nichts gewählt: Wählen Sie die Polygone, in denen gesucht werden soll, oder durchsuchen Sie alles.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="53"/>
+        <location filename="../ui/processing_area.py" line="55"/>
         <source>{} selected</source>
         <translation>{} gewählt</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="60"/>
+        <location filename="../ui/processing_area.py" line="62"/>
         <source>What the map shows when you press Detect landslides.</source>
         <translation>Was die Karte zeigt, wenn Sie „Rutschungen erkennen“ drücken.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="63"/>
+        <location filename="../ui/processing_area.py" line="65"/>
         <source>Add a polygon layer and select the areas to search in.</source>
         <translation>Fügen Sie einen Polygonlayer hinzu und wählen Sie die zu durchsuchenden Gebiete.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="66"/>
+        <location filename="../ui/processing_area.py" line="68"/>
         <source>Nothing selected in {} yet.</source>
         <translation>In {} ist noch nichts gewählt.</translation>
     </message>
     <message>
-        <location filename="../ui/processing_area.py" line="67"/>
+        <location filename="../ui/processing_area.py" line="69"/>
         <source>Selected in {}: {}</source>
         <translation>Gewählt in {}: {}</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_item.py" line="58"/>
+        <source>Zoom</source>
+        <translation>Zoomen</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_item.py" line="58"/>
+        <source>Zoom the map to these landslides</source>
+        <translation>Karte auf diese Rutschungen zoomen</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_item.py" line="61"/>
+        <source>Table</source>
+        <translation>Tabelle</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_item.py" line="61"/>
+        <source>Open the attribute table</source>
+        <translation>Attributtabelle öffnen</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_item.py" line="64"/>
+        <source>Save…</source>
+        <translation>Speichern …</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_item.py" line="64"/>
+        <source>Save to another GeoPackage</source>
+        <translation>In einem anderen GeoPackage speichern</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="71"/>
+        <source>1 polygon</source>
+        <translation>1 Polygon</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="71"/>
+        <source>{} polygons</source>
+        <translation>{} Polygone</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="88"/>
+        <source>threshold {:.2f}</source>
+        <translation>Schwellenwert {:.2f}</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="89"/>
+        <source>min. {}</source>
+        <translation>min. {}</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="128"/>
+        <source>The result {} could not be opened as a vector layer.</source>
+        <translation>Das Ergebnis {} ließ sich nicht als Vektorlayer öffnen.</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="133"/>
+        <source>{} (probability)</source>
+        <translation>{} (Wahrscheinlichkeit)</translation>
+    </message>
+    <message>
+        <location filename="../ui/result_layers.py" line="175"/>
+        <source>Could not save {} to {}: {}</source>
+        <translation>{} konnte nicht in {} gespeichert werden: {}</translation>
     </message>
     <message>
         <location filename="../ui/result_item.py" line="47"/>
         <source>Raster: {}
 Model: {}
 Execution provider: {} ({})
+Precision: {} ({})
 Finished: {}</source>
         <translation>Raster: {}
 Modell: {}
 Ausführungsprovider: {} ({})
+Genauigkeit: {} ({})
 Beendet: {}</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_item.py" line="52"/>
-        <source>Zoom</source>
-        <translation>Zoomen</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_item.py" line="52"/>
-        <source>Zoom the map to these landslides</source>
-        <translation>Karte auf diese Rutschungen zoomen</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_item.py" line="55"/>
-        <source>Table</source>
-        <translation>Tabelle</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_item.py" line="55"/>
-        <source>Open the attribute table</source>
-        <translation>Attributtabelle öffnen</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_item.py" line="58"/>
-        <source>Save…</source>
-        <translation>Speichern …</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_item.py" line="58"/>
-        <source>Save to another GeoPackage</source>
-        <translation>In einem anderen GeoPackage speichern</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="67"/>
-        <source>1 polygon</source>
-        <translation>1 Polygon</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="67"/>
-        <source>{} polygons</source>
-        <translation>{} Polygone</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="83"/>
-        <source>threshold {:.2f}</source>
-        <translation>Schwellenwert {:.2f}</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="84"/>
-        <source>min. {}</source>
-        <translation>min. {}</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="123"/>
-        <source>The result {} could not be opened as a vector layer.</source>
-        <translation>Das Ergebnis {} ließ sich nicht als Vektorlayer öffnen.</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="128"/>
-        <source>{} (probability)</source>
-        <translation>{} (Wahrscheinlichkeit)</translation>
-    </message>
-    <message>
-        <location filename="../ui/result_layers.py" line="170"/>
-        <source>Could not save {} to {}: {}</source>
-        <translation>{} konnte nicht in {} gespeichert werden: {}</translation>
     </message>
 </context>
 <context>
     <name>DetectLandslidesAlgorithm</name>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="81"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="62"/>
         <source>Detect landslides</source>
         <translation>Rutschungen erkennen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="84"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="65"/>
         <source>landslide,deep learning,segmentation,onnx,orthophoto,da-u-net</source>
         <translation>Rutschung,Erdrutsch,Deep Learning,Segmentierung,onnx,Orthofoto,da-u-net</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="88"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="69"/>
         <source>Orthophoto</source>
         <translation>Orthofoto</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="89"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="70"/>
         <source>ONNX model (empty: the model shipped with the plugin)</source>
         <translation>ONNX-Modell (leer: das mit dem Plugin gelieferte Modell)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="101"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="82"/>
         <source>Probability threshold (empty: the model&apos;s own)</source>
         <translation>Wahrscheinlichkeits-Schwellenwert (leer: der des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="112"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="93"/>
         <source>Minimum polygon area in m² (empty: the model's own)</source>
         <translation>Mindestfläche der Polygone in m² (leer: die des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="122"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="103"/>
         <source>Search only inside these polygons</source>
         <translation>Nur innerhalb dieser Polygone suchen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="130"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="111"/>
         <source>Search only inside this extent</source>
         <translation>Nur innerhalb dieser Ausdehnung suchen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="137"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="130"/>
         <source>Bands in model order (empty: as the model was trained)</source>
         <translation>Bänder in Modellreihenfolge (leer: wie das Modell trainiert wurde)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="144"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="137"/>
         <source>Device (auto: CUDA GPU if available, else CPU)</source>
         <translation>Gerät (auto: CUDA-GPU, falls verfügbar, sonst CPU)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="158"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="153"/>
         <source>CPU threads (0: automatic)</source>
         <translation>CPU-Threads (0: automatisch)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="165"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="160"/>
         <source>Tile size in pixels (empty: fitted to the raster)</source>
         <translation>Kachelgröße in Pixeln (leer: an das Raster angepasst)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="174"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="169"/>
         <source>Tile overlap in pixels (empty: the model&apos;s)</source>
         <translation>Kachelüberlappung in Pixeln (leer: die des Modells)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="182"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="177"/>
         <source>Tiles per batch (0: automatic)</source>
         <translation>Kacheln je Stapel (0: automatisch)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="194"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="189"/>
         <source>Resample to the model&apos;s ground sampling distance</source>
         <translation>Auf die Bodenauflösung des Modells umrechnen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="199"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="194"/>
         <source>Simplify polygons: tolerance in raster CRS units (0: exact pixel edges)</source>
         <translation>Polygone vereinfachen: Toleranz in Einheiten des Raster-KBS (0: exakte Pixelkanten)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="211"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="206"/>
         <source>Landslides</source>
         <translation>Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="216"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="211"/>
         <source>Landslide probability</source>
         <translation>Rutschungswahrscheinlichkeit</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="224"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="219"/>
         <source>Number of landslides</source>
         <translation>Anzahl der Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="225"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="220"/>
         <source>Total landslide area (m²)</source>
         <translation>Gesamtfläche der Rutschungen (m²)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="226"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="221"/>
         <source>Execution provider used</source>
         <translation>Verwendeter Ausführungsprovider</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="227"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="222"/>
         <source>Why this provider</source>
         <translation>Warum dieser Provider</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="230"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="225"/>
         <source>Detection time (s)</source>
         <translation>Erkennungsdauer (s)</translation>
     </message>
@@ -607,85 +609,100 @@ Beendet: {}</translation>
         <translation>Rutschungspolygone</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="290"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="283"/>
         <source>probability raster</source>
         <translation>Wahrscheinlichkeitsraster</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="410"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="401"/>
         <source>Detection canceled; no output was written.</source>
         <translation>Erkennung abgebrochen; es wurde keine Ausgabe geschrieben.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="316"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="315"/>
         <source>{} landslides, {:.1f} {} in total, found in {:.1f} s (threshold {:g}, minimum area {:g} m²).</source>
         <translation>{} Rutschungen, insgesamt {:.1f} {}, gefunden in {:.1f} s (Schwellenwert {:g}, Mindestfläche {:g} m²).</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="441"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="426"/>
         <source>The mask layer holds no polygons: nothing will be searched.</source>
         <translation>Der Maskenlayer enthält keine Polygone: Es wird nichts durchsucht.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="189"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="184"/>
         <source>Test-time augmentation (4 or 8 model passes per tile: 3 to 8 times slower)</source>
         <translation>Test-Time-Augmentierung (4 oder 8 Modelldurchläufe je Kachel: 3- bis 8-mal langsamer)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="151"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="144"/>
         <source>CPU precision (auto: int8 on CPUs with VNNI or AMX if the model has an int8 copy)</source>
         <translation>CPU-Genauigkeit (auto: int8 auf CPUs mit VNNI oder AMX, wenn das Modell eine int8-Kopie hat)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="228"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="223"/>
         <source>Precision used</source>
         <translation>Verwendete Genauigkeit</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="229"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="224"/>
         <source>Why this precision</source>
         <translation>Warum diese Genauigkeit</translation>
     </message>
     <message>
-        <location filename="../processing_provider/detect_algorithm.py" line="430"/>
+        <location filename="../processing_provider/detect_algorithm.py" line="414"/>
         <source>The mask &apos;{}&apos; holds no polygons ({}). Give a polygon layer to search inside.</source>
         <translation>Die Maske „{}“ enthält keine Polygone ({}). Geben Sie einen Polygonlayer an, innerhalb dessen gesucht werden soll.</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="116"/>
+        <source>Elevation raster (DSM or DEM, any resolution and CRS; adds slope_mean_deg)</source>
+        <translation>Höhenraster (DOM oder DGM, beliebige Auflösung und KBS; ergänzt slope_mean_deg)</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="125"/>
+        <source>Class to map, by name or number (empty: &apos;landslide&apos;, or the model&apos;s only class)</source>
+        <translation>Zu kartierende Klasse, nach Name oder Nummer (leer: „landslide“ oder die einzige Klasse des Modells)</translation>
+    </message>
+    <message>
+        <location filename="../processing_provider/detect_algorithm.py" line="226"/>
+        <source>Warnings (one per line)</source>
+        <translation>Warnungen (eine pro Zeile)</translation>
     </message>
 </context>
 <context>
     <name>EvaluateAlgorithm</name>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="79"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="78"/>
         <source>Evaluate against inventory</source>
         <translation>Mit Inventar vergleichen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="82"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="81"/>
         <source>landslide,accuracy,iou,precision,recall,f1,validation,inventory</source>
         <translation>Rutschung,Genauigkeit,iou,Präzision,Trefferquote,f1,Validierung,Inventar</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="86"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="85"/>
         <source>Detected landslides (polygons or raster)</source>
         <translation>Erkannte Rutschungen (Polygone oder Raster)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="91"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="90"/>
         <source>Reference inventory (polygons or raster)</source>
         <translation>Referenzinventar (Polygone oder Raster)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="96"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="95"/>
         <source>Object match threshold (intersection over union)</source>
         <translation>Schwellenwert für Objektzuordnung (Intersection over Union)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="117"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="116"/>
         <source>Raster inputs: landslide where the value is at least</source>
         <translation>Rastereingaben: Rutschung, wo der Wert mindestens beträgt</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="125"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="124"/>
         <source>Metrics table</source>
         <translation>Kennzahlentabelle</translation>
     </message>
@@ -695,42 +712,42 @@ Beendet: {}</translation>
         <translation>HTML-Bericht</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="130"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="129"/>
         <source>HTML files (*.html)</source>
         <translation>HTML-Dateien (*.html)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="136"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="135"/>
         <source>Pixel IoU</source>
         <translation>Pixel-IoU</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="137"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="136"/>
         <source>Pixel precision</source>
         <translation>Pixel-Präzision</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="138"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="137"/>
         <source>Pixel recall</source>
         <translation>Pixel-Trefferquote</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="139"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="138"/>
         <source>Pixel F1</source>
         <translation>Pixel-F1</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="140"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="139"/>
         <source>Object precision</source>
         <translation>Objekt-Präzision</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="141"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="140"/>
         <source>Object recall</source>
         <translation>Objekt-Trefferquote</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="142"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="141"/>
         <source>Object F1</source>
         <translation>Objekt-F1</translation>
     </message>
@@ -775,7 +792,7 @@ Beendet: {}</translation>
         <translation>Der HTML-Bericht „{}“ konnte nicht geschrieben werden: {}</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="286"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="284"/>
         <source>&apos;{}&apos; ({}) holds no polygons: give landslide polygons or a landslide raster.</source>
         <translation>„{}“ ({}) enthält keine Polygone: Geben Sie Rutschungspolygone oder ein Rutschungsraster an.</translation>
     </message>
@@ -790,7 +807,7 @@ Beendet: {}</translation>
         <translation>Der Vergleich der Polygone bei einer Pixelgröße von {} bräuchte ein Raster von {} x {} Pixeln. Vergrößern Sie die Pixelgröße.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/evaluate_algorithm.py" line="106"/>
+        <location filename="../processing_provider/evaluate_algorithm.py" line="105"/>
         <source>Pixel size when both inputs are polygons (projected CRS units; metres if geographic)</source>
         <translation>Pixelgröße, wenn beide Eingaben Polygone sind (Einheiten des projizierten KBS; Meter bei geographischem)</translation>
     </message>
@@ -818,97 +835,97 @@ Beendet: {}</translation>
 <context>
     <name>ExportTilesAlgorithm</name>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="53"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="54"/>
         <source>Export training tiles</source>
         <translation>Trainingskacheln exportieren</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="56"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="57"/>
         <source>landslide,training,tiles,labels,dataset,fine-tune</source>
         <translation>Rutschung,Training,Kacheln,Labels,Datensatz,Feinabstimmung</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="60"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="61"/>
         <source>Orthophoto</source>
         <translation>Orthofoto</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="61"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="62"/>
         <source>Landslide inventory</source>
         <translation>Rutschungsinventar</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="66"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="67"/>
         <source>Tile size (pixels)</source>
         <translation>Kachelgröße (Pixel)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="76"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="77"/>
         <source>Overlap (pixels)</source>
         <translation>Überlappung (Pixel)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="85"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="86"/>
         <source>Share of tiles without landslides to keep (0: none, 1: all)</source>
         <translation>Anteil der Kacheln ohne Rutschungen, der behalten wird (0: keine, 1: alle)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="96"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="97"/>
         <source>Bands to export (empty: all)</source>
         <translation>Zu exportierende Bänder (leer: alle)</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="103"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="104"/>
         <source>Tile name prefix</source>
         <translation>Präfix der Kachelnamen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="104"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="105"/>
         <source>Random seed for choosing tiles without landslides</source>
         <translation>Zufallsstartwert für die Auswahl der Kacheln ohne Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="114"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="115"/>
         <source>Output folder</source>
         <translation>Ausgabeordner</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="117"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="118"/>
         <source>Tile pairs written</source>
         <translation>Geschriebene Kachelpaare</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="118"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="119"/>
         <source>Tiles with landslides</source>
         <translation>Kacheln mit Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="119"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="120"/>
         <source>Tiles without landslides</source>
         <translation>Kacheln ohne Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="147"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="131"/>
         <source>Choose an output folder for the tiles.</source>
         <translation>Wählen Sie einen Ausgabeordner für die Kacheln.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="150"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="134"/>
         <source>The tile name prefix &apos;{}&apos; must not contain &apos;/&apos;.</source>
         <translation>Das Präfix der Kachelnamen „{}“ darf kein „/“ enthalten.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="161"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="152"/>
         <source>{} inventory polygons</source>
         <translation>{} Inventarpolygone</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="182"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="173"/>
         <source>{} tile pairs ({} with landslides, {} without) in {}</source>
         <translation>{} Kachelpaare ({} mit Rutschungen, {} ohne) in {}</translation>
     </message>
     <message>
-        <location filename="../processing_provider/export_tiles_algorithm.py" line="139"/>
+        <location filename="../processing_provider/export_tiles_algorithm.py" line="140"/>
         <source>The inventory &apos;{}&apos; holds {}, not landslide polygons. Give a polygon layer (points, lines or a table cannot be burnt into label tiles).</source>
         <translation>Das Inventar „{}“ enthält {}, keine Rutschungspolygone. Geben Sie einen Polygonlayer an (Punkte, Linien oder eine Tabelle lassen sich nicht in Label-Kacheln einbrennen).</translation>
     </message>
@@ -1192,17 +1209,17 @@ Beendet: {}</translation>
 <context>
     <name>LandslidesAlgorithm</name>
     <message>
-        <location filename="../processing_provider/algorithm_base.py" line="45"/>
+        <location filename="../processing_provider/algorithm_base.py" line="99"/>
         <source>Landslides</source>
         <translation>Rutschungen</translation>
     </message>
     <message>
-        <location filename="../processing_provider/algorithm_base.py" line="71"/>
+        <location filename="../processing_provider/algorithm_base.py" line="125"/>
         <source>Could not open &apos;{}&apos; as a raster: choose a GeoTIFF or another raster file GDAL can read.</source>
         <translation>„{}“ ließ sich nicht als Raster öffnen: Wählen Sie ein GeoTIFF oder eine andere Rasterdatei, die GDAL lesen kann.</translation>
     </message>
     <message>
-        <location filename="../processing_provider/algorithm_base.py" line="77"/>
+        <location filename="../processing_provider/algorithm_base.py" line="131"/>
         <source>The raster &apos;{}&apos; comes from the &apos;{}&apos; data provider; this algorithm reads raster files through GDAL. Save it as a GeoTIFF first (right-click the layer, Export, Save As) and run again.</source>
         <translation>Das Raster „{}“ stammt vom Datenprovider „{}“; dieser Algorithmus liest Rasterdateien über GDAL. Speichern Sie es zuerst als GeoTIFF (Rechtsklick auf den Layer, Exportieren, Speichern als) und starten Sie erneut.</translation>
     </message>

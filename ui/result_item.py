@@ -45,8 +45,14 @@ class ResultItemWidget(QWidget):
         self.settings.setVisible(bool(summary.settings))
         self.details = ElidedLabel(summary.describe())
         self.details.setToolTip(
-            tr("Raster: {}\nModel: {}\nExecution provider: {} ({})\nFinished: {}").format(
-                summary.raster, summary.model, summary.provider, summary.provider_reason, summary.finished_at
+            tr("Raster: {}\nModel: {}\nExecution provider: {} ({})\nPrecision: {} ({})\nFinished: {}").format(
+                summary.raster,
+                summary.model,
+                summary.provider,
+                summary.provider_reason,
+                summary.precision or "?",
+                summary.precision_reason,
+                summary.finished_at,
             )
         )
         self.zoom_button = self._button(

@@ -38,6 +38,8 @@ class RunSummary:
     total_area_m2: float = 0.0
     provider: str = ""
     provider_reason: str = ""
+    precision: str = ""  # float32 or int8: which copy of the model ran
+    precision_reason: str = ""
     elapsed_s: float = 0.0
     raster: str = ""
     model: str = ""
@@ -53,6 +55,8 @@ class RunSummary:
             total_area_m2=report.total_area_m2,
             provider=report.provider,
             provider_reason=report.provider_reason,
+            precision=report.precision,
+            precision_reason=report.precision_reason,
             elapsed_s=report.elapsed_s,
             **extra,
         )
@@ -63,10 +67,11 @@ class RunSummary:
         return cls.from_report(DetectReport.from_results(results), **extra)
 
     def describe(self) -> str:
-        """One line for the results list, e.g. ``12 polygons · 3.4 ha · CPU · 8.1 s``."""
+        """One line for the results list, e.g. ``12 polygons · 3.4 ha · CPU int8 · 8.1 s``."""
         count = tr("1 polygon") if self.polygon_count == 1 else tr("{} polygons").format(self.polygon_count)
         area = format_area(self.total_area_m2)
-        return f"{count} · {area} · {self.provider or '?'} · {self.elapsed_s:.1f} s"
+        ran = " ".join(part for part in (self.provider or "?", self.precision) if part)
+        return f"{count} · {area} · {ran} · {self.elapsed_s:.1f} s"
 
 
 def format_area(m2: float) -> str:

@@ -88,7 +88,9 @@ def test_button_detects_on_the_active_raster_and_lists_the_result(
     assert layer.renderer().classAttribute() == "mean_prob"
     entry = dock.resultsList.itemWidget(dock.resultsList.item(0))
     # 20 x 30 + 15 x 15 pixels of 0.25 m² each.
-    assert entry.details.text().startswith("2 polygons · 206 m² · CPU · ")
+    # What ran is named: the execution provider and the precision (no int8 copy of this model).
+    assert entry.details.text().startswith("2 polygons · 206 m² · CPU float32 · ")
+    assert "Precision: float32 (" in entry.details.toolTip()
     assert any("2 polygons" in m for m in qgis_iface.messageBar().get_messages(Qgis.Success))
 
     # Zoom, attribute table and "save as" act on that layer.
