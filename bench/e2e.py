@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import pstats
@@ -62,6 +63,8 @@ def apply_proposals(names: list[str]) -> None:
     """Bench-only what-ifs: a default of core/ changed in this child process only.
 
     * ``no-arena``: no onnxruntime CPU memory arena; ``no-nice``: helper threads at normal priority;
+    * ``no-area-cap``: fitted tiles per axis up to 1024 px whatever their area (before 2026-12-01:
+      the fewest pixels pushed, but up to 2.6x the activations of a 512² tile);
     * ``spin``: onnxruntime's intra-op threads spin-wait between operators on the CPU (its own
       default, and ours before 2026-12-01: the cycles are taken from the reader, writer and
       vectoriser threads);
@@ -70,6 +73,7 @@ def apply_proposals(names: list[str]) -> None:
       onnxruntime version, same threads only).
     """
     import core.pipeline
+    import core.plan
     import core.runtime
 
     for name in names:
@@ -82,6 +86,8 @@ def apply_proposals(names: list[str]) -> None:
                 return options
 
             core.runtime._session_options = no_arena
+        elif name == "no-area-cap":
+            core.plan.fit_tile_shape = functools.partial(core.plan.fit_tile_shape, max_area=None)
         elif name == "no-nice":
             core.pipeline.HELPER_NICE = 0  # reader/writer/vectoriser at the caller's priority
         elif name == "spin":

@@ -630,6 +630,7 @@ class Bench:
             self.results["notes"].append(f"ablations: no int8 copy of {path.name}, int8 not measured")
         configs += [
             ("defaults, but 512 px tiles", 512, "auto", ()),
+            ("defaults, but fitted tiles of any area", None, "auto", ("no-area-cap",)),
             ("defaults, but helper threads not niced", None, "auto", ("no-nice",)),
             ("defaults, but onnxruntime threads spin-wait", None, "auto", ("spin",)),
             ("defaults, but the optimised graph cached", None, "auto", ("ort-cache",)),

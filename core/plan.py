@@ -34,7 +34,7 @@ from .raster_io import (
 )
 from .strips import VECTOR_PIECE_PIXELS
 from .terrain import check_channels
-from .tiling import TileGrid, fit_tile_length, make_grid, round_up
+from .tiling import TileGrid, fit_tile_shape, make_grid, round_up
 from .valid_pixels import ValidPixels
 
 QUEUE_BYTES = 256 * 1024 * 1024  # input batches read ahead of inference, at most
@@ -49,7 +49,7 @@ class DetectionOptions:
     min_area_m2: float | None = None  # polygons smaller than this are dropped; default: the model's
     device: str = "auto"  # 'auto' | 'cuda' | 'cpu'
     threads: int = 0  # onnxruntime intra-op threads, 0 = onnxruntime's default
-    tile_size: int | None = None  # default: fitted to the raster (see core.tiling.fit_tile_length)
+    tile_size: int | None = None  # default: fitted to the raster (see core.tiling.fit_tile_shape)
     overlap: int | None = None  # default: the model's
     batch_size: int = 0  # 0: automatic (see auto_batch_size)
     tta: bool = False  # average over flips (and 90-degree rotations for square tiles)
@@ -285,12 +285,7 @@ def _grid(
             f"The model only accepts {spec.height} x {spec.width} tiles; tile size {tile} ignored."
         )
     tile_hw = (
-        (tile, tile)
-        if options.tile_size
-        else (
-            fit_tile_length(window.ysize, tile, overlap, div),
-            fit_tile_length(window.xsize, tile, overlap, div),
-        )
+        (tile, tile) if options.tile_size else fit_tile_shape(window.ysize, window.xsize, tile, overlap, div)
     )
     grid = make_grid(window.ysize, window.xsize, tile_hw, overlap, div, (spec.height, spec.width))
     return tile, overlap, grid

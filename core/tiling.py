@@ -6,10 +6,11 @@ shifted back so that it ends on the raster edge (no tile reaches outside the ras
 shorter than one tile gets a single tile of its length, padded by reflection up to a multiple of
 ``size_divisor`` before inference.
 
-With a model that takes any tile height and width, :func:`fit_tile_length` picks, per axis, the
-tile length that pushes the fewest pixels through the network: the last tile of a fixed 512 grid
-overlaps its neighbour by far more than ``overlap`` (at 8192 px, 512/64 tiles push 1.41x the
-raster's pixels), while e.g. 896 px tiles push 1.20x at 4096 px (see bench/README.md).
+With a model that takes any tile height and width, :func:`fit_tile_shape` picks the tile height and
+width that push the fewest pixels through the network: the last tile of a fixed 512 grid overlaps
+its neighbour by far more than ``overlap`` (at 8192 px, 512/64 tiles push 1.41x the raster's
+pixels), while e.g. 896 px tiles push 1.20x at 4096 px (see bench/README.md). The tile's area is
+capped (``FIT_MAX_AREA``), because the network's activations, most of the peak memory, grow with it.
 
 Blending is separable: along each axis a tile's weight ramps linearly over ``overlap`` pixels on
 the sides it shares with a neighbour and is 1 on the sides that touch the raster edge (no edge
@@ -60,6 +61,9 @@ def tile_starts(size: int, tile: int, overlap: int) -> np.ndarray:
 
 FIT_MULTIPLE = 128  # tile lengths off multiples of 128 run up to 13 % slower per pixel on CPU
 FIT_MAX = 1024  # longer tiles save little overlap and their activations grow (1024²: ~0.6 GB on CPU)
+# Activations grow with the tile's area (~0.55-0.75 kB per pixel on CPU): above 640² a fitted tile
+# costs more memory than the pixels it saves are worth (bench/README.md, issue 12).
+FIT_MAX_AREA = 640 * 640
 
 
 def pushed_length(size: int, length: int, overlap: int, size_divisor: int = 1) -> int:
@@ -83,9 +87,44 @@ def fit_tile_length(
     ``largest``; on a tie the shorter tile wins (less memory). An axis that fits in one candidate
     gets one tile (its own length, padded to ``size_divisor``).
     """
-    candidates = [base, *range(round_up(base + 1, multiple), max(largest, base) + 1, multiple)]
+    candidates = candidate_lengths(base, largest, multiple)
     best = min(candidates, key=lambda length: (pushed_length(size, length, overlap, size_divisor), length))
     return min(best, size) if size > 0 else best
+
+
+def candidate_lengths(base: int, largest: int = FIT_MAX, multiple: int = FIT_MULTIPLE) -> list[int]:
+    """Tile lengths a fit chooses from: the model's tile and the multiples of ``multiple`` above it."""
+    return [base, *range(round_up(base + 1, multiple), max(largest, base) + 1, multiple)]
+
+
+def fit_tile_shape(
+    height: int,
+    width: int,
+    base: int,
+    overlap: int,
+    size_divisor: int = 1,
+    max_area: int | None = FIT_MAX_AREA,
+) -> tuple[int, int]:
+    """(tile height, tile width) that push the fewest pixels through the model, per axis as
+    :func:`fit_tile_length` but with the tile's padded area at most ``max_area`` (or ``base``²,
+    whichever is larger); on a tie the smaller tile wins."""
+    limit = max(max_area, round_up(base, size_divisor) ** 2) if max_area else None
+
+    def lengths(size: int) -> list[int]:  # a tile never longer than the axis: one tile of its length
+        return sorted({min(length, size) for length in candidate_lengths(base)})
+
+    def area(shape: tuple[int, int]) -> int:
+        return round_up(shape[0], size_divisor) * round_up(shape[1], size_divisor)
+
+    def pushed(shape: tuple[int, int]) -> int:
+        return pushed_length(height, shape[0], overlap, size_divisor) * pushed_length(
+            width, shape[1], overlap, size_divisor
+        )
+
+    # Never empty: the model's own tile (or the raster, if smaller) is always under the limit.
+    shapes = [(th, tw) for th in lengths(height) for tw in lengths(width)]
+    allowed = [shape for shape in shapes if limit is None or area(shape) <= limit]
+    return min(allowed, key=lambda shape: (pushed(shape), area(shape)))
 
 
 def ramp(length: int, overlap: int, first: bool, last: bool) -> np.ndarray:

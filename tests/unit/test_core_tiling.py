@@ -8,8 +8,10 @@ import pytest
 
 from core.tiling import (
     FIT_MAX,
+    FIT_MAX_AREA,
     coverage,
     fit_tile_length,
+    fit_tile_shape,
     make_axis,
     make_grid,
     pad_reflect,
@@ -103,6 +105,31 @@ def test_fitted_tile_examples_from_the_benchmarks():
     assert fit_tile_length(960, 512, 64, 32) == 960  # one tile: 960 px pushed instead of 2 x 512
     # 2048 px: 3 x 768 = 2304 px pushed; 512 and 640 push 2560, 896 2688, 1024 3072
     assert fit_tile_length(2048, 512, 64, 32) == 768
+
+
+@pytest.mark.parametrize(
+    "shape", [(100, 3000), (2323, 2505), (2817, 3221), (4096, 4096), (8192, 1900), (20001, 20001)]
+)
+def test_fitted_tile_shape_keeps_its_area_under_the_cap_and_never_pushes_more(shape):
+    height, width = shape
+    th, tw = fit_tile_shape(height, width, 512, 64, 16)
+    assert round_up(th, 16) * round_up(tw, 16) <= FIT_MAX_AREA
+    pushed = pushed_length(height, th, 64, 16) * pushed_length(width, tw, 64, 16)
+    assert pushed <= pushed_length(height, 512, 64, 16) * pushed_length(width, 512, 64, 16)
+    # Without the cap it is the per-axis fit.
+    uncapped = fit_tile_shape(height, width, 512, 64, 16, max_area=None)
+    assert uncapped == (fit_tile_length(height, 512, 64, 16), fit_tile_length(width, 512, 64, 16))
+
+
+def test_fitted_tile_shape_examples_from_the_benchmarks():
+    # AMU scene B (2817 x 3221): 768 x 896 pushes the fewest pixels (11.0 MPix) but holds 2.6x the
+    # activations of a 512² tile; under the cap 640 x 640 pushes 12.3 MPix (512²: 14.7).
+    assert fit_tile_shape(2817, 3221, 512, 64, 16, max_area=None) == (768, 896)
+    assert fit_tile_shape(2817, 3221, 512, 64, 16) == (640, 640)
+    assert fit_tile_shape(2323, 2505, 512, 64, 16) == (640, 512)
+    assert fit_tile_shape(300, 700, 512, 64, 16) == (300, 700)  # one tile: the raster itself
+    # A cap below the model's own tile does not shrink it.
+    assert fit_tile_shape(4096, 4096, 512, 64, 16, max_area=256 * 256) == (512, 512)
 
 
 def test_grid_with_different_tile_lengths_per_axis_sums_to_one():
