@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
 import io
 import json
 import pstats
@@ -63,8 +62,8 @@ def apply_proposals(names: list[str]) -> None:
     """Bench-only what-ifs: a default of core/ changed in this child process only.
 
     * ``no-arena``: no onnxruntime CPU memory arena; ``no-nice``: helper threads at normal priority;
-    * ``no-area-cap``: fitted tiles per axis up to 1024 px whatever their area (before 2026-12-01:
-      the fewest pixels pushed, but up to 2.6x the activations of a 512² tile);
+    * ``no-area-cap``: fitted tiles per axis up to 1024 px whatever their area and precision (before
+      2026-12-01: the fewest pixels pushed, but up to 2.6x the activations of a 512² tile);
     * ``spin``: onnxruntime's intra-op threads spin-wait between operators on the CPU (its own
       default, and ours before 2026-12-01: the cycles are taken from the reader, writer and
       vectoriser threads);
@@ -87,7 +86,7 @@ def apply_proposals(names: list[str]) -> None:
 
             core.runtime._session_options = no_arena
         elif name == "no-area-cap":
-            core.plan.fit_tile_shape = functools.partial(core.plan.fit_tile_shape, max_area=None)
+            core.plan.fit_area_cap = lambda precision: None
         elif name == "no-nice":
             core.pipeline.HELPER_NICE = 0  # reader/writer/vectoriser at the caller's priority
         elif name == "spin":
@@ -206,7 +205,10 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "int8"])
     parser.add_argument("--profile", default=None, help="write cProfile statistics (main thread) here")
     parser.add_argument(
-        "--proposal", action="append", default=[], choices=["no-arena", "no-nice", "spin", "ort-cache"]
+        "--proposal",
+        action="append",
+        default=[],
+        choices=["no-arena", "no-nice", "spin", "ort-cache", "no-area-cap"],
     )
     parser.add_argument(
         "--tta", action="store_true", help="test-time augmentation (8 passes per square tile, 4 otherwise)"

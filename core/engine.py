@@ -173,7 +173,14 @@ def run_detection(
         plan = None
         try:
             plan = make_plan(
-                raster_path, model.info, model.spec, options, model.report.used, work, bool(polygons_path)
+                raster_path,
+                model.info,
+                model.spec,
+                options,
+                model.report.used,
+                work,
+                bool(polygons_path),
+                model.report.precision,
             )
             for note in plan.notes:
                 calls.log(note)

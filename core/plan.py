@@ -34,7 +34,7 @@ from .raster_io import (
 )
 from .strips import VECTOR_PIECE_PIXELS
 from .terrain import check_channels
-from .tiling import TileGrid, fit_tile_shape, make_grid, round_up
+from .tiling import FIT_MAX_AREA, FIT_MAX_AREA_INT8, TileGrid, fit_tile_shape, make_grid, round_up
 from .valid_pixels import ValidPixels
 
 QUEUE_BYTES = 256 * 1024 * 1024  # input batches read ahead of inference, at most
@@ -152,8 +152,10 @@ def make_plan(
     provider: str = "CPU",
     work: str | None = None,
     polygons: bool = True,
+    precision: str = "float32",
 ) -> DetectionPlan:
-    """The plan for detecting with a model (``info``, ``spec``) on ``provider`` ('CPU' or 'CUDA').
+    """The plan for detecting with a model (``info``, ``spec``) on ``provider`` ('CPU' or 'CUDA')
+    in ``precision`` ('float32' or 'int8': the fitted tiles' area cap, see :func:`fit_area_cap`).
 
     ``work``: a folder for derived rasters (the resampled VRT); ``polygons``: polygons are wanted
     (the vectoriser's memory counts). Raises DetectionError for anything that cannot run.
@@ -166,7 +168,7 @@ def make_plan(
     source, src, extent = _source(inputs, src)
     window = Window(0, 0, src.RasterXSize, src.RasterYSize) if extent is None else extent_window(src, extent)
     scaling = value_scaling(src, bands, info, warnings)
-    tile, overlap, grid = _grid(window, info, spec, options, warnings)
+    tile, overlap, grid = _grid(window, info, spec, options, warnings, fit_area_cap(precision))
     tile_pixels = grid.rows.padded * grid.cols.padded
     batch = spec.batch or auto_batch_size(options.batch_size, provider, tile, tile_pixels)
     plan = DetectionPlan(
@@ -268,8 +270,19 @@ def _elevation(inputs: _Inputs, src: gdal.Dataset) -> str | None:
     return path
 
 
+def fit_area_cap(precision: str) -> int | None:
+    """The largest fitted tile area: int8 ran no faster with tiles above 512² (and held 60-120 MB
+    more), float32 up to 640² (bench/README.md)."""
+    return FIT_MAX_AREA_INT8 if precision == "int8" else FIT_MAX_AREA
+
+
 def _grid(
-    window: Window, info: ModelInfo, spec: InputSpec, options: DetectionOptions, warnings: list[str]
+    window: Window,
+    info: ModelInfo,
+    spec: InputSpec,
+    options: DetectionOptions,
+    warnings: list[str],
+    max_area: int | None = FIT_MAX_AREA,
 ) -> tuple[int, int, TileGrid]:
     """(model tile length, overlap, grid): fitted to the window unless a tile size is given."""
     div = max(1, int(info.size_divisor or 1))
@@ -285,7 +298,9 @@ def _grid(
             f"The model only accepts {spec.height} x {spec.width} tiles; tile size {tile} ignored."
         )
     tile_hw = (
-        (tile, tile) if options.tile_size else fit_tile_shape(window.ysize, window.xsize, tile, overlap, div)
+        (tile, tile)
+        if options.tile_size
+        else fit_tile_shape(window.ysize, window.xsize, tile, overlap, div, max_area)
     )
     grid = make_grid(window.ysize, window.xsize, tile_hw, overlap, div, (spec.height, spec.width))
     return tile, overlap, grid

@@ -62,8 +62,10 @@ def tile_starts(size: int, tile: int, overlap: int) -> np.ndarray:
 FIT_MULTIPLE = 128  # tile lengths off multiples of 128 run up to 13 % slower per pixel on CPU
 FIT_MAX = 1024  # longer tiles save little overlap and their activations grow (1024²: ~0.6 GB on CPU)
 # Activations grow with the tile's area (~0.55-0.75 kB per pixel on CPU): above 640² a fitted tile
-# costs more memory than the pixels it saves are worth (bench/README.md, issue 12).
+# costs more memory than the pixels it saves are worth; with the int8 model larger tiles saved no
+# measurable time at all, so int8 keeps to the model's tile (bench/README.md, issue 12).
 FIT_MAX_AREA = 640 * 640
+FIT_MAX_AREA_INT8 = 512 * 512
 
 
 def pushed_length(size: int, length: int, overlap: int, size_divisor: int = 1) -> int:

@@ -41,6 +41,17 @@ def test_the_models_values_unless_options_say_otherwise(raster: Path) -> None:
     assert "500 x 300 pixels" in plan.describe() and "bands [3, 2, 1]" in plan.describe()
 
 
+def test_fitted_tiles_stay_under_the_area_cap_of_the_precision_that_runs(tmp_path: Path) -> None:
+    raster = rasters.bright_squares_raster(tmp_path / "wide.tif", rows=1200, cols=1500)
+    info = default_info(tile_size=512, overlap=64)
+    float32 = make_plan(str(raster), info, ANY_SIZE, DetectionOptions())
+    int8 = make_plan(str(raster), info, ANY_SIZE, DetectionOptions(), precision="int8")
+    # float32: 640 x 640 tiles push 1280 x 1920 px instead of 1536 x 2048 with 512 px tiles.
+    assert (float32.grid.rows.padded, float32.grid.cols.padded) == (640, 640)
+    # int8 ran no faster with larger tiles, which hold more memory: the model's tile.
+    assert (int8.grid.rows.padded, int8.grid.cols.padded) == (512, 512)
+
+
 def test_warnings_are_data_not_log_lines(tmp_path: Path) -> None:
     info = default_info(gsd_m=0.5)
     no_crs = rasters.bright_squares_raster(tmp_path / "nocrs.tif", epsg=None)

@@ -77,6 +77,10 @@ def test_int8_copy_is_qdq_per_channel_and_keeps_the_metadata(pair):
     head_weight = inits.get(convs["head"].input[1])
     assert head_weight is not None and head_weight.data_type == onnx.TensorProto.FLOAT
     assert set(record["float_nodes"]) == {"head", "sigmoid"}
+    # activations: uint8 (U8S8, onnxruntime's fast x86 int8 convolutions), recorded as such
+    quantize_ops = [n for n in quantized.graph.node if n.op_type == "QuantizeLinear"]
+    assert all(inits[n.input[2]].data_type == onnx.TensorProto.UINT8 for n in quantize_ops)
+    assert "U8S8" in record["format"]
 
 
 def test_int8_copy_computes_nearly_what_the_model_does(pair, tmp_path):
