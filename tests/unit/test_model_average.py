@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Epoch snapshots of a training run and their weight average (model.average)."""
+"""Fine-tuning tools: epoch snapshots, their weight average (model.average), frozen BatchNorm."""
 
 from __future__ import annotations
 
@@ -63,3 +63,22 @@ def test_averaging_refuses_different_networks(tmp_path, capsys) -> None:
     assert all(torch.equal(one[k], src[k]) for k in one if "running" not in k and "num_batches" not in k)
     with pytest.raises(AverageError, match="different layers"):
         average_states([{"a": torch.zeros(1)}, {"b": torch.zeros(1)}])
+
+
+def test_frozen_batchnorm_keeps_its_statistics_while_the_weights_learn(tmp_path) -> None:
+    first = _run(tmp_path, "first", epochs="1")
+    start = torch.load(first / "epoch_001.pt", weights_only=False)["model"]
+    args = [*_data(tmp_path), *COMMON, "--epochs", "1", "--steps-per-epoch", "3", "--lr", "1e-2"]
+    out = tmp_path / "frozen"
+    init = str(first / "epoch_001.pt")
+    assert train_main([*args, "--init", init, "--freeze-bn", "--snapshots", "--out", str(out)]) == 0
+    after = torch.load(out / "snapshots" / "epoch_001.pt", weights_only=False)["model"]
+    running = [k for k in start if "running_" in k]
+    learnt = [k for k in start if k.endswith(".weight")]
+    assert running and all(torch.equal(after[k], start[k]) for k in running)
+    assert any(not torch.equal(after[k], start[k]) for k in learnt)
+    # Without --freeze-bn the same run moves the statistics.
+    moved = tmp_path / "moved"
+    assert train_main([*args, "--init", init, "--snapshots", "--out", str(moved)]) == 0
+    free = torch.load(moved / "snapshots" / "epoch_001.pt", weights_only=False)["model"]
+    assert any(not torch.equal(free[k], start[k]) for k in running)
