@@ -182,6 +182,7 @@ def summary(raster: dict, model: dict, results: dict, wall: float, biggest: dict
         lines.append(f"Largest    {biggest['area_m2']:,.1f} m² (mean probability {biggest['mean_prob']:.2f})")
     lines += [
         f"Provider   {results['EXECUTION_PROVIDER']}: {results['PROVIDER_REASON']}",
+        f"Precision  {results.get('PRECISION_USED') or '?'}: {results.get('PRECISION_REASON') or ''}",
         f"Time       detection {detect_s:.1f} s ({megapixels / max(detect_s, 1e-9):.2f} MPix/s); "
         f"qgis_process wall time {wall:.1f} s ({megapixels / max(wall, 1e-9):.2f} MPix/s)",
         f"Outputs    {results['OUTPUT']}",
