@@ -41,8 +41,9 @@ import onnx  # noqa: E402
 
 from core.engine import auto_batch_size  # noqa: E402
 from core.model_metadata import parse_metadata  # noqa: E402
+from core.plan import fit_area_cap  # noqa: E402
 from core.precision import choose_precision, int8_path  # noqa: E402
-from core.tiling import fit_tile_length, make_grid, round_up  # noqa: E402
+from core.tiling import fit_tile_shape, make_grid, round_up  # noqa: E402
 
 from . import sysinfo  # noqa: E402
 from .e2e import run_child  # noqa: E402
@@ -158,13 +159,16 @@ def model_tiling(model: Path) -> tuple[int, int, int]:
     return int(info.tile_size or 512), int(info.overlap), max(1, int(info.size_divisor or 1))
 
 
-def grid_for(size: int, tile: int, overlap: int, div: int, fitted: bool) -> tuple[int, int, int]:
+def grid_for(
+    size: int, tile: int, overlap: int, div: int, fitted: bool, max_area: int | None = None
+) -> tuple[int, int, int]:
     """(tile count, padded tile height, width) of the engine's grid over a size x size raster.
 
-    ``fitted``: the engine's default, the tile length fitted to the raster (core.tiling).
+    ``fitted``: the engine's default, the tile shape fitted to the raster (core.tiling) with the
+    area cap of the precision that runs (``max_area``, core.plan.fit_area_cap).
     """
-    length = fit_tile_length(size, tile, overlap, div) if fitted else tile
-    grid = make_grid(size, size, length, overlap, div)
+    shape = fit_tile_shape(size, size, tile, overlap, div, max_area) if fitted else (tile, tile)
+    grid = make_grid(size, size, shape, overlap, div)
     return grid.count, grid.rows.padded, grid.cols.padded
 
 
@@ -325,12 +329,13 @@ class Bench:
         m_tile, m_overlap, div = model_tiling(path)
         tile_eff = round_up(tile or m_tile, div)
         overlap_eff = m_overlap if overlap is None else overlap
-        # The engine's own choices when tile / batch are left to it (tile None, batch 0).
-        tiles, th, tw = grid_for(size, tile_eff, overlap_eff, div, fitted=tile is None)
         device = device or ("cpu" if self.args.device == "auto" else self.args.device)
         precision = precision or self.args.precision
         # The precision the engine will run (a GPU runs float32), for the model-only reference.
         expected = "float32" if device != "cpu" else choose_precision(precision, str(path)).precision
+        # The engine's own choices when tile / batch are left to it (tile None, batch 0).
+        cap = None if "no-area-cap" in proposals else fit_area_cap(expected)
+        tiles, th, tw = grid_for(size, tile_eff, overlap_eff, div, fitted=tile is None, max_area=cap)
         batch_eff = auto_batch_size(batch, "CUDA" if device == "cuda" else "CPU", tile_eff, th * tw)
         raster = make_raster(raster_path(TMP, size), size)
         # also a row of the model-only table
@@ -466,7 +471,7 @@ class Bench:
         )
         ref = self.model_only(name, device, tile, 1, precision=expected)
         for i, size in enumerate(sorted(self.args.sizes)):
-            tiles, th, tw = grid_for(size, tile, overlap, div, fitted=True)
+            tiles, th, tw = grid_for(size, tile, overlap, div, fitted=True, max_area=fit_area_cap(expected))
             estimate_min = tiles * th * tw / 1e6 / ref["mpix_per_s"] * 1.15 / 60
             use = name
             if estimate_min > self.args.max_minutes:

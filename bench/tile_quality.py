@@ -6,7 +6,7 @@
 Runs ``core.engine.run_detection`` on the validation part of every source (the tiles
 ``model.sources.load_split`` holds out, and the eastern 35 % of each AMU scene) once with the
 model's fixed 512 px tiles and once with the engine's default (tiles fitted to the raster,
-``core.tiling.fit_tile_length``), and prints pixel IoU, precision and recall per source at the
+``core.tiling.fit_tile_shape``), and prints pixel IoU, precision and recall per source at the
 model's threshold, the pixels pushed through the network, and how far the two probability maps
 differ. The data stay where they are (``../shared/data/landslides``); nothing is copied.
 """
