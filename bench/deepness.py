@@ -201,7 +201,8 @@ def run_peer(
         "tiles": int(bins.group(1)) * int(bins.group(2)) if bins else None,
         # one layer per class: background and landslide (the last)
         "polygon_count": features[-1] if features else None,
-        "peak_rss_mb": _number(r"peak RSS MiB ([0-9.]+)", out),
+        # The process's own high-water mark; the runner's ru_maxrss includes the parent's at fork.
+        "peak_rss_mb": child.get("vm_hwm_mb") or _number(r"peak RSS MiB ([0-9.]+)", out),
         "onnxruntime": child.get("onnxruntime"),
         "resolution_cm": raster_resolution_cm(raster),
         **settings,

@@ -6,7 +6,9 @@
 Executed by Deepness's own interpreter (its venv, onnxruntime 1.17): imports nothing of this
 project. At exit it prints one line ``BENCH_JSON {...}`` with the seconds spent inside
 ``session.run`` and the number of calls, so the Deepness side reports the same share of wall
-time inside the network as ours.
+time inside the network as ours, and the process's own peak resident memory (``VmHWM``: the
+runner's ``ru_maxrss`` starts from the parent's resident memory at fork, so after a large
+benchmark in the parent it reported the parent's peak, 5.3 GB, instead of Deepness's).
 """
 
 import json
@@ -42,7 +44,14 @@ if __name__ == "__main__":
             error = f"exit {exc.code}"
     except Exception as exc:  # report, then fail
         error = repr(exc)
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            status = handle.read()
+        vm_hwm_mb = int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError, ValueError):  # not Linux: the runner's own figure is used
+        vm_hwm_mb = None
     record = {
+        "vm_hwm_mb": vm_hwm_mb,
         "session_run_s": spent["s"],
         "session_runs": spent["n"],
         "onnxruntime": onnxruntime.__version__,

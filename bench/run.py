@@ -687,10 +687,11 @@ class Bench:
     def save(self) -> Path:
         self.results["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         self.results["load_at_end"] = sysinfo.load()
-        out = (
-            self.args.out
-            or RESULTS / f"{dt.date.today().isoformat()}-{self.results['system']['machine']}.json"
-        )
+        out = self.args.out
+        if not out:
+            out = RESULTS / f"{dt.date.today().isoformat()}-{self.results['system']['machine']}.json"
+            if out.exists():  # a second run on the same day keeps the first one's numbers
+                out = out.with_name(f"{out.stem}-{dt.datetime.now().strftime('%H%M%S')}.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(self.results, indent=1) + "\n")
         return out

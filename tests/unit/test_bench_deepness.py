@@ -57,6 +57,8 @@ def test_child_times_session_run_of_an_unchanged_runner(tmp_path):
     assert "runner done extra-arg" in proc.stdout  # the runner got its own argv
     record = json.loads(proc.stdout.split("BENCH_JSON ", 1)[1])
     assert record["session_runs"] == 3 and record["session_run_s"] > 0 and record["error"] is None
+    # Its own peak (VmHWM, reset by exec), not ru_maxrss, which starts from the parent's at fork.
+    assert 10 < record["vm_hwm_mb"] < 1024
 
 
 def test_child_reports_a_failing_runner(tmp_path):
