@@ -16,12 +16,10 @@ import statistics
 from pathlib import Path
 
 from .e2e import run_child
+from .models import ROOT, SHIPPED, TMP
 from .rasters import make_raster, raster_path
 from .sysinfo import cpu_model
 
-ROOT = Path(__file__).resolve().parent.parent
-TMP = ROOT / "bench" / "tmp"
-MODEL = ROOT / "resources" / "model" / "landslide_daunet.onnx"
 CONFIGS = {"capped (default)": (), "no area cap": ("no-area-cap",)}
 
 
@@ -44,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, raster in rasters.items():
             order = list(CONFIGS.items()) if round_ % 2 == 0 else list(CONFIGS.items())[::-1]
             for label, proposals in order:
-                r = run_child(raster, MODEL, None, None, 0, args.threads, "cpu", proposals=proposals)
+                r = run_child(raster, SHIPPED, None, None, 0, args.threads, "cpu", proposals=proposals)
                 results[name][label].append(r)
                 print(
                     f"round {round_ + 1} {name:11s} {label:16s}: {r['elapsed_s']:.2f} s, "

@@ -282,9 +282,10 @@ def _grid(
     spec: InputSpec,
     options: DetectionOptions,
     warnings: list[str],
-    max_area: int | None = FIT_MAX_AREA,
+    max_area: int | None,
 ) -> tuple[int, int, TileGrid]:
-    """(model tile length, overlap, grid): fitted to the window unless a tile size is given."""
+    """(model tile length, overlap, grid): fitted to the window (tiles of at most ``max_area``
+    pixels) unless a tile size is given."""
     div = max(1, int(info.size_divisor or 1))
     if options.tile_size:
         check_tile_size(int(options.tile_size))
