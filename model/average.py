@@ -76,7 +76,14 @@ def average(
         weights = (
             (0.0, 0.0, 0.0) if bn_crops == "uniform" else tuple(args.get("centre_weights", (4.0, 2.0, 2.0)))
         )
-        sampler = CropSampler(split.train, args["crop"], seed, balance=args["balance"], weights=weights)
+        sampler = CropSampler(
+            split.train,
+            args["crop"],
+            seed,
+            balance=args["balance"],
+            weights=weights,
+            augment=args.get("augment", "mild"),
+        )
         update_bn((sampler.batch(args["batch"])[0] for _ in range(bn_batches)), net)
     net.eval()
     scores = summarise(

@@ -29,6 +29,28 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 CELL = 16  # crop centres are drawn per CELL x CELL block of pixels
 
 
+@dataclass(frozen=True)
+class Augment:
+    """How far training crops are varied beyond rotation and flips."""
+
+    scale: tuple[float, float]  # crop scale factors (resolution)
+    gain: float  # per-band gain 1 +- gain
+    offset: float  # brightness offset +- offset (normalised units)
+    gamma: tuple[float, float] = (1.0, 1.0)
+    saturation: tuple[float, float] = (1.0, 1.0)  # blend with the grey of the bands
+    blur: float = 0.0  # probability of a 3x3 binomial blur (coarser sensors)
+
+
+AUGMENT = {
+    # mild: sources differ in sensor and season. strong: a small data set must not be learnt by heart;
+    # its sources span UAV, aerial and satellite resolutions and colour balances.
+    "mild": Augment(scale=(0.75, 1.33), gain=0.15, offset=0.05),
+    "strong": Augment(
+        scale=(0.5, 2.0), gain=0.25, offset=0.08, gamma=(0.7, 1.4), saturation=(0.6, 1.3), blur=0.25
+    ),
+}
+
+
 class DataError(ValueError):
     """A training source cannot be used; the message names the file and the fix."""
 
@@ -119,7 +141,8 @@ class CropSampler:
     Sources (sichuan, hokkaido, AMU, ...) are drawn with equal probability (``balance="equal"``) so
     that a large source does not drown a small one, or by their share of labelled pixels
     (``"pixels"``); within a source a scene is drawn by its number of labelled pixels.
-    ``weights`` are the extra crop-centre weights of landslide, hard-background and border blocks.
+    ``weights`` are the extra crop-centre weights of landslide, hard-background and border blocks;
+    ``augment`` names an :data:`AUGMENT` preset (``scale_range``, when given, overrides its scales).
     """
 
     def __init__(
@@ -127,16 +150,21 @@ class CropSampler:
         scenes: list[Scene],
         crop: int,
         seed: int,
-        scale_range: tuple[float, float] = (0.75, 1.33),
+        scale_range: tuple[float, float] | None = None,
         jitter: bool = True,
         balance: str = "equal",
         weights: tuple[float, float, float] = (4.0, 2.0, 2.0),
+        augment: str = "mild",
     ) -> None:
         if balance not in ("equal", "pixels"):
             raise ValueError(f"balance must be 'equal' or 'pixels', not {balance!r}")
+        if augment not in AUGMENT:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT)}, not {augment!r}")
         if not scenes:
             raise DataError("no training scenes; give at least one --tiles or --ortho source")
-        self.scenes, self.crop, self.scale_range, self.jitter = scenes, crop, scale_range, jitter
+        self.aug = AUGMENT[augment]
+        self.scale_range = scale_range or self.aug.scale
+        self.scenes, self.crop, self.jitter = scenes, crop, jitter
         self.rng = np.random.default_rng(seed)
         self.sources = sorted({s.source for s in scenes})
         self.by_source = {src: [i for i, s in enumerate(scenes) if s.source == src] for src in self.sources}
@@ -177,14 +205,28 @@ class CropSampler:
         if rng.random() < 0.5:
             image, label, ignore = image[..., ::-1], label[..., ::-1], ignore[..., ::-1]
         image = np.ascontiguousarray(image, dtype=np.float32)
-        if self.jitter:  # mild radiometric jitter: sources differ in sensor and season
-            nodata = image == NODATA_FILL
-            gain = rng.uniform(0.85, 1.15, size=(image.shape[0], 1, 1)).astype(np.float32)
-            # Valid pixels stay just above the fill value so that jitter never fakes "no imagery".
-            shifted = (image + 0.5) * gain - 0.5 + np.float32(rng.uniform(-0.05, 0.05))
-            image = np.clip(shifted, NODATA_FILL + 1.0 / 512.0, 0.5)
-            image[nodata] = NODATA_FILL
+        if self.jitter:
+            image = self._radiometry(image)
         return image, np.ascontiguousarray(label), np.ascontiguousarray(ignore)
+
+    def _radiometry(self, image: np.ndarray) -> np.ndarray:
+        rng, aug = self.rng, self.aug
+        nodata = image == NODATA_FILL
+        gain = rng.uniform(1 - aug.gain, 1 + aug.gain, size=(image.shape[0], 1, 1)).astype(np.float32)
+        shifted = (image + 0.5) * gain + np.float32(rng.uniform(-aug.offset, aug.offset))
+        # Draws beyond gain and offset only where the preset asks, so "mild" crops stay reproducible.
+        if aug.saturation != (1.0, 1.0):
+            grey = shifted.mean(axis=0, keepdims=True)
+            shifted = grey + np.float32(rng.uniform(*aug.saturation)) * (shifted - grey)
+        if aug.gamma != (1.0, 1.0):
+            gamma = math.exp(rng.uniform(*np.log(aug.gamma)))
+            shifted = np.clip(shifted, 0.0, 1.0) ** np.float32(gamma)
+        if aug.blur and rng.random() < aug.blur:
+            shifted = _binomial_blur(shifted)
+        # Valid pixels stay just above the fill value so that jitter never fakes "no imagery".
+        image = np.clip(shifted - 0.5, NODATA_FILL + 1.0 / 512.0, 0.5).astype(np.float32)
+        image[nodata] = NODATA_FILL
+        return image
 
     def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         items = [self.sample() for _ in range(n)]
@@ -192,6 +234,13 @@ class CropSampler:
         y = torch.from_numpy(np.stack([i[1] for i in items])[:, None].astype(np.float32))
         ignore = torch.from_numpy(np.stack([i[2] for i in items])[:, None])
         return x, y, ignore
+
+
+def _binomial_blur(image: np.ndarray) -> np.ndarray:
+    """3x3 binomial blur of a C x H x W array (edges repeated)."""
+    a = np.pad(image, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    a = 0.25 * a[:, :-2] + 0.5 * a[:, 1:-1] + 0.25 * a[:, 2:]
+    return 0.25 * a[:, :, :-2] + 0.5 * a[:, :, 1:-1] + 0.25 * a[:, :, 2:]
 
 
 def window(scene: Scene, y0: int, x0: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -146,6 +146,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "hard mining) and no-imagery border blocks [4,2,2]",
     )
     t.add_argument(
+        "--augment",
+        choices=["mild", "strong"],
+        default="mild",
+        help="crop variation beyond rotation and flips: mild (scale 0.75-1.33, gain and offset) or strong "
+        "(scale 0.5-2, wider gain, gamma, saturation, blur) [mild]",
+    )
+    t.add_argument(
         "--ema",
         type=float,
         default=0.0,
@@ -404,7 +411,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     net, init = build_network(args, bands, device)
     sampler = CropSampler(
-        split.train, args.crop, args.seed, balance=args.balance, weights=args.centre_weights
+        split.train,
+        args.crop,
+        args.seed,
+        balance=args.balance,
+        weights=args.centre_weights,
+        augment=args.augment,
     )
     if init.get("folded"):
         # An .onnx has BatchNorm folded away: give it real statistics before batch-statistics training.

@@ -60,7 +60,7 @@ class LandslidesAlgorithm(QgsProcessingAlgorithm):
     """
 
     RASTER_KEYS: tuple[str, ...] = ()  # parameters read as RasterInput (a file is never loaded)
-    CHECKS_TILE_SIZE = False  # a TILE_SIZE parameter is checked before the run (a clear message)
+    CHECKED_TILE_SIZE: str | None = None  # key of a tile-size parameter checked before the run
     _layers = PreparedLayers()
 
     def prepareAlgorithm(
@@ -72,7 +72,8 @@ class LandslidesAlgorithm(QgsProcessingAlgorithm):
     def checkParameterValues(
         self, parameters: dict[str, Any], context: QgsProcessingContext
     ) -> tuple[bool, str]:
-        problem = tile_size_problem(parameters, "TILE_SIZE", MAX_TILE) if self.CHECKS_TILE_SIZE else ""
+        key = self.CHECKED_TILE_SIZE
+        problem = tile_size_problem(parameters, key, MAX_TILE) if key else ""
         if problem:
             return False, problem
         return super().checkParameterValues(parameters, context)

@@ -52,8 +52,8 @@ class DetectLandslidesAlgorithm(LandslidesAlgorithm, DetectNames):
     """Parameter and output names (INPUT, THRESHOLD, ...) are class constants from DetectNames,
     which the dock's typed request and report share."""
 
-    CHECKS_TILE_SIZE = True
     RASTER_KEYS = (DetectNames.INPUT, DetectNames.DSM)
+    CHECKED_TILE_SIZE = DetectNames.TILE_SIZE
 
     def name(self) -> str:
         return "detect"

@@ -33,10 +33,10 @@ from .run_guard import guarded
 
 class ExportTilesAlgorithm(LandslidesAlgorithm):
     INPUT = "INPUT"
-    CHECKS_TILE_SIZE = True
     RASTER_KEYS = (INPUT,)
     INVENTORY = "INVENTORY"
     TILE_SIZE = "TILE_SIZE"
+    CHECKED_TILE_SIZE = TILE_SIZE
     OVERLAP = "OVERLAP"
     NEGATIVE_FRACTION = "NEGATIVE_FRACTION"
     BANDS = "BANDS"

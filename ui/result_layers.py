@@ -10,7 +10,7 @@ results list can be rebuilt when the project is opened again.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +50,9 @@ class RunSummary:
 
     @classmethod
     def from_report(cls, report: DetectReport, **extra: Any) -> RunSummary:
-        return cls(
-            polygon_count=report.polygon_count,
-            total_area_m2=report.total_area_m2,
-            provider=report.provider,
-            provider_reason=report.provider_reason,
-            precision=report.precision,
-            precision_reason=report.precision_reason,
-            elapsed_s=report.elapsed_s,
-            **extra,
-        )
+        """The report's numbers under the same field names, plus ``extra`` (raster, model, ...)."""
+        shared = {f.name: getattr(report, f.name) for f in fields(cls) if hasattr(report, f.name)}
+        return cls(**{**shared, **extra})
 
     @classmethod
     def from_results(cls, results: dict[str, Any], **extra: Any) -> RunSummary:

@@ -101,14 +101,33 @@ def test_crops_ignore_no_imagery_and_keep_labels_aligned(ortho) -> None:
     assert straddling > 0  # crops across the no-imagery border are drawn, not avoided
 
 
-def test_scaled_crops_keep_fill_exact_and_labels_binary(ortho) -> None:
-    sampler = CropSampler([load_orthophoto(*ortho)], crop=32, seed=1, scale_range=(0.7, 1.4))
-    for _ in range(20):
+@pytest.mark.parametrize("augment", ["mild", "strong"])
+def test_scaled_crops_keep_fill_exact_and_labels_binary(ortho, augment) -> None:
+    sampler = CropSampler([load_orthophoto(*ortho)], crop=32, seed=1, augment=augment)
+    for _ in range(40):
         image, label, ignore = sampler.sample()
         assert set(np.unique(label)) <= {0, 1}
         # Nearest-neighbour resizing of the ignore mask and of the fill keeps them identical.
         np.testing.assert_array_equal(ignore, (image == NODATA_FILL).all(axis=0))
         assert image.min() >= -0.5 and image.max() <= 0.5
+
+
+def test_strong_augment_varies_radiometry_more_than_mild(ortho) -> None:
+    scene = load_orthophoto(*ortho)
+
+    def spread(augment: str) -> float:
+        sampler = CropSampler([scene], crop=32, seed=3, scale_range=(1.0, 1.0), augment=augment)
+        inside = []
+        for _ in range(80):
+            image, label, _ = sampler.sample()
+            if (label == 1).any():
+                inside.append(image[:, label == 1].mean())
+        return float(np.std(inside))
+
+    # The landslide pixels are one constant colour, so their spread is the jitter alone.
+    assert spread("strong") > 1.3 * spread("mild") > 0
+    with pytest.raises(ValueError, match="augment must be one of"):
+        CropSampler([scene], crop=32, seed=0, augment="wild")
 
 
 def test_label_raster_with_255_nodata_is_ignored(ortho, tmp_path) -> None:
