@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Does the tile size change the detections? The shipped model on its validation data, two grids.
+"""Does the tile size change the detections? The shipped model on its validation data, several grids.
 
     python -m bench.tile_quality [--model resources/model/landslide_daunet.onnx] [--data ../shared/...]
+        [--tiles 512,1024] [--precision float32]
 
 Runs ``core.engine.run_detection`` on the validation part of every source (the tiles
-``model.sources.load_split`` holds out, and the eastern 35 % of each AMU scene) once with the
-model's fixed 512 px tiles and once with the engine's default (tiles fitted to the raster,
+``model.sources.load_split`` holds out, and the eastern 35 % of each AMU scene) with fixed tiles
+of each ``--tiles`` size and once with the engine's default (tiles fitted to the raster,
 ``core.tiling.fit_tile_shape``), and prints pixel IoU, precision and recall per source at the
-model's threshold, the pixels pushed through the network, and how far the two probability maps
-differ. The data stay where they are (``../shared/data/landslides``); nothing is copied.
+model's threshold, the pixels pushed through the network, and how far each probability map
+differs from the first grid's. The data stay where they are (``../shared/data/landslides``);
+nothing is copied.
 """
 
 from __future__ import annotations
@@ -71,13 +73,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default=str(SHIPPED_MODEL))
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--tiles", default="512", help="fixed tile sizes to run beside the fitted grid [512]")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "int8"])
     p.add_argument("--out", type=Path, default=None, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
 
+    common = {"threads": args.threads, "precision": args.precision}
     settings = {
-        "512 px tiles": DetectionOptions(tile_size=512, batch_size=1, threads=args.threads),
-        "fitted (default)": DetectionOptions(threads=args.threads),
+        **{
+            f"{size} px tiles": DetectionOptions(tile_size=size, batch_size=1, **common)
+            for size in (int(v) for v in args.tiles.split(","))
+        },
+        "fitted (default)": DetectionOptions(**common),
     }
+    first = next(iter(settings))
     totals = {name: {} for name in settings}
     pushed = {name: 0 for name in settings}
     seconds = {name: 0.0 for name in settings}
@@ -89,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             maps = {}
             for name, options in settings.items():
                 options.extent = extent
-                out = Path(tmp) / f"{name[:3]}.tif"
+                out = Path(tmp) / f"{name.split()[0]}.tif"
                 lines: list[str] = []
                 result = run_detection(str(image), args.model, None, str(out), options, log=lines.append)
                 maps[name] = _probability(out)
@@ -100,16 +109,17 @@ def main(argv: list[str] | None = None) -> None:
                 seconds[name] += result.elapsed_s
                 conf = totals[name].setdefault(source, Confusion())
                 conf.add(maps[name] >= threshold, label == 1, ignore | (maps[name] < 0))
-            diff = np.abs(maps["512 px tiles"] - maps["fitted (default)"])
-            flips = np.mean((maps["512 px tiles"] >= threshold) != (maps["fitted (default)"] >= threshold))
-            max_diff = max(max_diff, float(diff.max()))
-            print(
-                f"  {source:9s} {image.name:28s} max |difference| {diff.max():.3f}, "
-                f"pixels that change class {flips:.3%}",
-                flush=True,
-            )
+            for name in list(settings)[1:]:
+                diff = np.abs(maps[first] - maps[name])
+                flips = np.mean((maps[first] >= threshold) != (maps[name] >= threshold))
+                max_diff = max(max_diff, float(diff.max()))
+                print(
+                    f"  {source:9s} {image.name:28s} {name} against {first}: max |difference| "
+                    f"{diff.max():.3f}, pixels that change class {flips:.3%}",
+                    flush=True,
+                )
 
-    report = {"model": args.model, "threshold": threshold, "settings": {}}
+    report = {"model": args.model, "precision": args.precision, "threshold": threshold, "settings": {}}
     print(f"\nthreshold {threshold}; IoU / precision / recall per source (%):")
     for name in settings:
         scores = {s: c.scores() for s, c in totals[name].items()}
