@@ -30,9 +30,8 @@ from typing import Any
 import torch
 from torch.optim.swa_utils import update_bn
 
-from model.data import CropSampler
 from model.export import load_checkpoint
-from model.train import VAL_THRESHOLDS, load_data, summarise, validate_thresholds
+from model.train import VAL_THRESHOLDS, load_data, make_sampler, summarise, validate_thresholds
 
 ARCHITECTURE_KEYS = ("variant", "width", "depth", "bands")
 
@@ -73,17 +72,8 @@ def average(
     args = metas[-1]["args"]
     split = load_data(args)
     if bn_batches > 0:
-        weights = (
-            (0.0, 0.0, 0.0) if bn_crops == "uniform" else tuple(args.get("centre_weights", (4.0, 2.0, 2.0)))
-        )
-        sampler = CropSampler(
-            split.train,
-            args["crop"],
-            seed,
-            balance=args["balance"],
-            weights=weights,
-            augment=args.get("augment", "mild"),
-        )
+        uniform = (0.0, 0.0, 0.0) if bn_crops == "uniform" else None
+        sampler = make_sampler(split.train, args, seed, weights=uniform)
         update_bn((sampler.batch(args["batch"])[0] for _ in range(bn_batches)), net)
     net.eval()
     scores = summarise(

@@ -357,6 +357,21 @@ def load_data(args: dict[str, Any]) -> Split:
     )
 
 
+def make_sampler(
+    scenes: list[Scene], args: dict[str, Any], seed: int, weights: tuple[float, float, float] | None = None
+) -> CropSampler:
+    """Training crops as a run's arguments (``vars(args)`` or a checkpoint's ``args``) describe them;
+    ``weights`` replaces the run's crop-centre weights."""
+    return CropSampler(
+        scenes,
+        args["crop"],
+        seed,
+        balance=args["balance"],
+        weights=tuple(args.get("centre_weights", (4.0, 2.0, 2.0)) if weights is None else weights),
+        augment=args.get("augment", "mild"),  # checkpoints from before --augment: mild
+    )
+
+
 def all_finite(loss: torch.Tensor, net: torch.nn.Module) -> bool:
     if not torch.isfinite(loss):
         return False
@@ -410,14 +425,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     net, init = build_network(args, bands, device)
-    sampler = CropSampler(
-        split.train,
-        args.crop,
-        args.seed,
-        balance=args.balance,
-        weights=args.centre_weights,
-        augment=args.augment,
-    )
+    sampler = make_sampler(split.train, vars(args), args.seed)
     if init.get("folded"):
         # An .onnx has BatchNorm folded away: give it real statistics before batch-statistics training.
         calibrate_batchnorm(net, (sampler.batch(args.batch)[0].to(device) for _ in range(8)))

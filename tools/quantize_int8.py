@@ -268,6 +268,10 @@ def quantize(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
+    activation_type, activation_format = {
+        "uint8": (QuantType.QUInt8, "uint8 activations (U8S8)"),
+        "int8": (QuantType.QInt8, "int8 activations (S8S8)"),
+    }[activations]
     with tempfile.TemporaryDirectory(prefix="quantize-int8-") as work:
         pre = Path(work) / "pre.onnx"
         quant_pre_process(str(model_path), str(pre))
@@ -284,7 +288,7 @@ def quantize(
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             reduce_range=False,
-            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
+            activation_type=activation_type,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=exclude,
             calibrate_method=methods[method],
@@ -293,8 +297,7 @@ def quantize(
         model = onnx.load(str(raw))
         record = {
             "precision": "int8",
-            "format": "QDQ, per-channel int8 weights, "
-            + ("uint8 activations (U8S8)" if activations == "uint8" else "int8 activations (S8S8)"),
+            "format": f"QDQ, per-channel int8 weights, {activation_format}",
             "calibration": {
                 "method": method,
                 "tiles": len(reader),
