@@ -5,7 +5,9 @@ Every source becomes one or more :class:`Scene` objects holding
 
 * ``image``: C x H x W float16, normalised to [-0.5, 0.5] by the raster's value range, with
   no-imagery pixels set to ``NODATA_FILL`` (-0.5, i.e. raw 0 / black), exactly as the inference core
-  fills them (``ModelInfo.nodata_fill``);
+  fills them (``ModelInfo.nodata_fill``); or, for 8-bit bands (value range 0..255), the raw uint8
+  values with 0 where there is no imagery, which normalise to exactly the same numbers in half the
+  memory (:func:`normalised`);
 * ``label``: H x W uint8, 1 = landslide, 0 = background;
 * ``ignore``: H x W bool, pixels excluded from the loss and from the metrics (no imagery, label
   nodata, label value 255 in single-band inventories).
@@ -49,6 +51,13 @@ AUGMENT = {
         scale=(0.5, 2.0), gain=0.25, offset=0.08, gamma=(0.7, 1.4), saturation=(0.6, 1.3), blur=0.25
     ),
 }
+
+
+def normalised(image: np.ndarray) -> np.ndarray:
+    """float32 network input of a scene's image (or a window of it), whichever way it is stored."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) * np.float32(1.0 / 255.0) - np.float32(0.5)
+    return image.astype(np.float32)
 
 
 class DataError(ValueError):
@@ -109,7 +118,7 @@ def _cell_mean(mask: np.ndarray) -> np.ndarray:
 
 def hard_background(scene: Scene) -> np.ndarray:
     """Background that looks like a landslide: bright or unvegetated ground, roads, rivers."""
-    img = scene.image.astype(np.float32) + 0.5
+    img = normalised(scene.image) + 0.5
     brightness = img.mean(axis=0)
     hard = brightness > 0.6
     if img.shape[0] >= 3:
@@ -135,12 +144,36 @@ def centre_weights(
     return np.where(labelled > 0, weights, 0.0)
 
 
+BALANCES = ("equal", "pixels", "sqrt")
+
+
+def source_shares(
+    sources: list[str], pixels: dict[str, float], balance: str, shares: dict[str, float]
+) -> np.ndarray:
+    """Probability of drawing each source: ``shares`` where given, the rest split by ``balance``."""
+    unknown = sorted(set(shares) - set(sources))
+    if unknown:
+        raise DataError(
+            f"--source-share names {', '.join(unknown)}, not a training source ({', '.join(sources)})"
+        )
+    fixed = sum(shares.values())
+    if any(v < 0 for v in shares.values()) or fixed > 1 or (fixed == 1 and len(shares) < len(sources)):
+        raise DataError("--source-share values must be >= 0 and leave a share for the other sources")
+    free = [s for s in sources if s not in shares]
+    weight = {"equal": lambda n: 1.0, "pixels": lambda n: n, "sqrt": math.sqrt}[balance]
+    raw = {s: weight(float(pixels[s])) for s in free}
+    total = sum(raw.values()) or 1.0
+    return np.array([shares[s] if s in shares else (1.0 - fixed) * raw[s] / total for s in sources])
+
+
 class CropSampler:
     """Random training crops: weighted centre, random scale, 90-degree rotation, flips, radiometry jitter.
 
     Sources (sichuan, hokkaido, AMU, ...) are drawn with equal probability (``balance="equal"``) so
-    that a large source does not drown a small one, or by their share of labelled pixels
-    (``"pixels"``); within a source a scene is drawn by its number of labelled pixels.
+    that a large source does not drown a small one, by their share of labelled pixels (``"pixels"``)
+    or of its square root (``"sqrt"``, between the two); ``shares`` fixes the probability of named
+    sources (e.g. a large set of hard negatives), the others share the rest. Within a source a scene
+    is drawn by its number of labelled pixels.
     ``weights`` are the extra crop-centre weights of landslide, hard-background and border blocks;
     ``augment`` names an :data:`AUGMENT` preset (``scale_range``, when given, overrides its scales).
     """
@@ -155,9 +188,10 @@ class CropSampler:
         balance: str = "equal",
         weights: tuple[float, float, float] = (4.0, 2.0, 2.0),
         augment: str = "mild",
+        shares: dict[str, float] | None = None,
     ) -> None:
-        if balance not in ("equal", "pixels"):
-            raise ValueError(f"balance must be 'equal' or 'pixels', not {balance!r}")
+        if balance not in BALANCES:
+            raise ValueError(f"balance must be one of {', '.join(BALANCES)}, not {balance!r}")
         if augment not in AUGMENT:
             raise ValueError(f"augment must be one of {', '.join(AUGMENT)}, not {augment!r}")
         if not scenes:
@@ -174,11 +208,7 @@ class CropSampler:
             n = np.array([scenes[i].labelled_pixels for i in idx], dtype=np.float64)
             self.scene_p[src] = n / n.sum()
             pixels[src] = n.sum()
-        if balance == "pixels":
-            total = sum(pixels.values())
-            self.source_p = np.array([pixels[src] / total for src in self.sources])
-        else:
-            self.source_p = np.full(len(self.sources), 1.0 / len(self.sources))
+        self.source_p = source_shares(self.sources, pixels, balance, shares or {})
         self.cell_p = []
         for s in scenes:
             w = centre_weights(s, *weights).ravel()
@@ -253,7 +283,7 @@ def window(scene: Scene, y0: int, x0: int, size: int) -> tuple[np.ndarray, np.nd
     ye, xe = min(y0 + size, h), min(x0 + size, w)
     if ye > ys and xe > xs:
         dst = (slice(ys - y0, ye - y0), slice(xs - x0, xe - x0))
-        image[(slice(None), *dst)] = scene.image[:, ys:ye, xs:xe]
+        image[(slice(None), *dst)] = normalised(scene.image[:, ys:ye, xs:xe])
         label[dst] = scene.label[ys:ye, xs:xe]
         ignore[dst] = scene.ignore[ys:ye, xs:xe]
     return image, label, ignore
@@ -274,3 +304,9 @@ def resize_crop(
     out = img[0].numpy()
     out[:, nodata] = NODATA_FILL
     return out, lab[0].astype(np.uint8), lab[1] > 0.5
+
+
+if __name__ == "__main__":  # python -m model.data build MIRRORS OUT: the public training data
+    from model.dataset_build import main
+
+    raise SystemExit(main())

@@ -3,13 +3,16 @@
 
 Validation is split by tile or by area, never by overlapping crops of one scene:
 
-* tile folders: every ``val_every``-th tile (in sorted name order) of each folder is held out whole;
+* tile folders: every ``val_every``-th tile (in sorted name order) of each folder is held out whole,
+  or, where the folder has a ``split.json`` (written by ``python -m model.data build``), the tiles it
+  lists under ``validation`` (all of them for a source held out whole);
 * orthophotos: the eastern ``holdout`` fraction of each scene is held out, with a ``gap`` of unused
   columns between the training and the validation block, or a whole scene via ``--val-ortho``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -34,6 +37,20 @@ def licence_of(path: Path) -> str:
         if len(cells) > 1 and re.fullmatch(rf"`?{re.escape(folder.name)}/?`?", cells[0]):
             return cells[-1] or NOT_STATED
     return NOT_STATED
+
+
+def fixed_validation(folder: Path) -> set[str] | None:
+    """The validation tile names a folder's ``split.json`` fixes, or None (no such file)."""
+    path = folder / "split.json"
+    if not path.is_file():
+        return None
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))["validation"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(
+            f"{path}: not a split file ({exc}); rebuild it with python -m model.data build"
+        ) from exc
+    return {str(n) for n in names}
 
 
 def _source_name(path: Path) -> str:
@@ -69,9 +86,13 @@ def load_split(
         )
     for folder in tiles:
         source = _add_source(split, Path(folder))
+        fixed = fixed_validation(Path(folder))
         for i, (img, lab) in enumerate(tile_pairs(folder)):
             scene = load_tile(img, lab, source)
-            is_val = val_every > 0 and i % val_every == val_every // 2
+            if fixed is not None:
+                is_val = img.stem in fixed
+            else:
+                is_val = val_every > 0 and i % val_every == val_every // 2
             (split.val if is_val else split.train).append(scene)
     for image, inventory in orthos:
         source = _add_source(split, Path(image))
