@@ -59,21 +59,6 @@ def split_args(data: Path, checkpoint: Path | None) -> dict[str, Any]:
     return vars(parse_args([*argv, "--out", str(ROOT / "bench" / "tmp" / "unused")]))
 
 
-def predict(session: Any, image: np.ndarray, tile: int, div: int, fill: float) -> np.ndarray:
-    """Probability of a C x H x W normalised scene, as ``model.train.predict_scene`` tiles it."""
-    name = session.get_inputs()[0].name
-    c, h, w = image.shape
-    ph, pw = -(-h // div) * div, -(-w // div) * div
-    padded = np.full((c, ph, pw), fill, dtype=np.float32)
-    padded[:, :h, :w] = image
-    out = np.zeros((ph, pw), dtype=np.float32)
-    for y in range(0, ph, tile):
-        for x in range(0, pw, tile):
-            patch = np.ascontiguousarray(padded[None, :, y : y + tile, x : x + tile])
-            out[y : y + tile, x : x + tile] = session.run(None, {name: patch})[0][0, 0]
-    return out[:h, :w]
-
-
 def score(
     probs: list[np.ndarray], scenes: list[Any], threshold: float, min_area_m2: float, gsd_m: float
 ) -> dict[str, Any]:
@@ -94,6 +79,8 @@ def evaluate(
 ) -> dict[str, Any]:
     from core.model_info import load_model_info
     from core.runtime import create_session
+    from model.compare import predict
+    from model.data import normalised
     from model.train import load_data
 
     info = load_model_info(str(model))
@@ -116,9 +103,7 @@ def evaluate(
         # The file itself, whatever the CPU: a float32 session of the int8 copy is the int8 model.
         session, session_report = create_session(str(path), "cpu", threads, "float32")
         t0 = time.perf_counter()
-        maps[label] = [
-            predict(session, s.image.astype(np.float32), tile, div, info.nodata_fill) for s in scenes
-        ]
+        maps[label] = [predict(session, normalised(s.image), tile, div, info.nodata_fill) for s in scenes]
         scores = score(maps[label], scenes, info.threshold, info.min_area_m2, info.gsd_m)
         scores["precision_ran"] = session_report.precision
         scores["seconds"] = round(time.perf_counter() - t0, 1)  # not a benchmark: shared machine

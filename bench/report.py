@@ -91,7 +91,9 @@ def render(results: dict[str, Any], json_path: Path) -> str:
         f"({results['started_utc']} → {results.get('finished_utc', '?')}); "
         f"raw numbers: `{json_path.name}`.",
         "",
-        f"Machine `{sysd['machine']}`: {sysd['cpu_model']}, {sysd['cores']} cores, "
+        f"Machine `{sysd['machine']}`: {sysd['cpu_model']}"
+        + (f" ({' '.join(sysd['cpu_flags'])})" if sysd.get("cpu_flags") else "")
+        + f", {sysd['cores']} cores, "
         f"{(sysd['memory_total_mb'] or 0) / 1024:.0f} GiB; onnxruntime {sysd['versions']['onnxruntime']} "
         f"({sysd['versions']['onnxruntime_dist']}), GDAL {sysd['versions']['gdal']}, "
         f"numpy {sysd['versions']['numpy']}; "
@@ -212,6 +214,7 @@ def _deepness_section(rows: list[dict[str, Any]]) -> list[str]:
             acc = r.get("accuracy")
             table.append(
                 [
+                    row.get("cpu", "-"),
                     row["raster"],
                     r["tool"] + (f" ({r['precision']})" if r.get("precision") else ""),
                     f"{r['detection_s']:.2f}{_range(r['detection_all_s'])}",
@@ -239,6 +242,7 @@ def _deepness_section(rows: list[dict[str, Any]]) -> list[str]:
         "",
         _table(
             [
+                "CPU [flags]",
                 "raster",
                 "tool",
                 "time s",

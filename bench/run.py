@@ -193,6 +193,7 @@ def median_run(rows: list[dict[str, Any]]) -> dict[str, Any]:
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.cpu = sysinfo.cpu_tag()  # printed and stored with every row: numbers are per CPU
         self.results: dict[str, Any] = {
             "command": "python -m bench.run " + " ".join(sys.argv[1:]),
             "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -295,11 +296,17 @@ class Bench:
                 self.args.min_time,
                 precision=precision,
             )
-            row = {"model": name, **m.as_dict(), "busy_cores_before": quiet["busy_cores_before"]}
+            row = {
+                "model": name,
+                **m.as_dict(),
+                "busy_cores_before": quiet["busy_cores_before"],
+                "cpu": self.cpu,
+            }
             self.ref_cache[key] = row
             self.results["model_only"].append(row)
             print(
-                f"  model-only {name:9s} {device} {row['precision']} x{threads} tile {row['tile']!s:>9s} "
+                f"  [{self.cpu}] model-only {name:9s} {device} {row['precision']} x{threads} "
+                f"tile {row['tile']!s:>9s} "
                 f"batch {batch}: "
                 f"{row['tiles_per_s']:7.3f} tiles/s {row['mpix_per_s']:7.3f} MPix/s "
                 f"{row['gflops_per_s']:6.1f} GFLOP/s ({row['gmacs_per_tile']:.2f} GMAC/tile, "
@@ -394,6 +401,7 @@ class Bench:
             "batch": batch_eff,
             "batch_auto": batch == 0,
             "threads": self.args.threads,
+            "cpu": self.cpu,
             **rec,
             "tile_hw": [th, tw],
             "proposals": list(proposals),
@@ -413,7 +421,8 @@ class Bench:
         if prof:
             row["profile"] = str(prof.relative_to(ROOT))
         print(
-            f"    {elapsed:8.1f} s  {row['raster_mpix_per_s']:.3f} raster MPix/s  ratio to model-only "
+            f"    [{self.cpu}] {elapsed:8.1f} s  {row['raster_mpix_per_s']:.3f} raster MPix/s  "
+            f"ratio to model-only "
             f"{row['ratio_to_model_only']:.2f} (session.run alone {row['infer_efficiency']:.2f})  "
             f"peak RSS {rec['peak_rss_mb']:.0f} MB  shares {row['shares_pct']}  "
             f"{rec['polygon_count']} polygons",
@@ -556,11 +565,11 @@ class Bench:
                         print("  " + note[:2000], flush=True)
                         self.results["notes"].append(note[:2000])
                         continue
-                    rec.update({"raster": label, "round": round_ + 1, "load_before": load})
+                    rec.update({"raster": label, "round": round_ + 1, "load_before": load, "cpu": self.cpu})
                     runs.setdefault((label, side), []).append(rec)
                     iou = rec.get("accuracy", {}).get("iou")
                     print(
-                        f"  {label:12s} {rec['tool']:18s} {rec['detection_s']:7.2f} s "
+                        f"  [{self.cpu}] {label:12s} {rec['tool']:18s} {rec['detection_s']:7.2f} s "
                         f"(process {rec['process_wall_s']:.1f} s), session.run "
                         f"{100 * (rec['session_run_share'] or 0):.0f} %, peak {rec['peak_rss_mb']:.0f} MB, "
                         f"{rec['tiles']} tiles, {rec['polygon_count']} polygons"
@@ -573,7 +582,12 @@ class Bench:
             peer, ours = runs.get((label, "deepness"), []), runs.get((label, "ours"), [])
             if not peer or not ours:
                 continue  # a side failed every round (the notes say why)
-            row = {"raster": label, "deepness": _median_side(peer), "ours": _median_side(ours)}
+            row = {
+                "raster": label,
+                "cpu": self.cpu,
+                "deepness": _median_side(peer),
+                "ours": _median_side(ours),
+            }
             row["ratio"] = round(row["deepness"]["detection_s"] / row["ours"]["detection_s"], 3)
             row["ratio_process"] = round(row["deepness"]["process_wall_s"] / row["ours"]["process_wall_s"], 3)
             # per round, the two runs next to each other
@@ -586,7 +600,7 @@ class Bench:
             row["runs"] = {"deepness": peer, "ours": ours}
             rows.append(row)
             print(
-                f"  {label}: Deepness {row['deepness']['detection_s']:.2f} s / ours "
+                f"  [{self.cpu}] {label}: Deepness {row['deepness']['detection_s']:.2f} s / ours "
                 f"{row['ours']['detection_s']:.2f} s = {row['ratio']:.2f}x (per round {row['ratio_rounds']})",
                 flush=True,
             )
@@ -705,7 +719,8 @@ def main(argv: list[str] | None = None) -> None:
     bench = Bench(args)
     system, load = bench.results["system"], bench.results["load_at_start"]
     print(
-        f"{system['machine']}: {system['cpu_model']}, {system['cores']} cores, onnxruntime "
+        f"{system['machine']}: {system['cpu_model']} ({' '.join(system['cpu_flags'])}), "
+        f"{system['cores']} cores, onnxruntime "
         f"{system['versions']['onnxruntime']}, GDAL {system['versions']['gdal']}, "
         f"numpy {system['versions']['numpy']}"
     )

@@ -24,6 +24,24 @@ def cpu_model() -> str:
     return match.group(1).strip() if match else "unknown"
 
 
+# The CPU features that decide which kernels run (float32 AVX2/AVX-512, int8 VNNI/AMX, bfloat16).
+SPEED_FLAGS = ("avx2", "avx512f", "avx_vnni", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> list[str]:
+    """The SPEED_FLAGS this CPU has, in that order (empty where /proc/cpuinfo cannot be read)."""
+    from core.precision import read_cpu_flags
+
+    have = read_cpu_flags()
+    return [flag for flag in SPEED_FLAGS if flag in have]
+
+
+def cpu_tag() -> str:
+    """One short label printed with every benchmark row: the CPU model and its speed flags."""
+    model = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", cpu_model())
+    return f"{' '.join(model.split())} [{' '.join(cpu_flags()) or 'flags unknown'}]"
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -83,6 +101,7 @@ def describe() -> dict[str, Any]:
         "machine": machine_name(),
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cores": usable_cores(),
         "memory_total_mb": memory_total_mb(),
         "os": platform.platform(),

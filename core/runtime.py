@@ -26,9 +26,12 @@ from .precision import (
     PrecisionChoice,
     check_precision,
     choose_precision,
+    int8_feature,
     int8_record,
+    read_cpu_flags,
     stale_int8_problem,
 )
+from .precision_probe import measured_precision
 
 CUDA_HELP = (
     "Install the NVIDIA driver, CUDA 13 and cuDNN 9 (see onnxruntime.ai/docs/execution-providers/"
@@ -293,9 +296,31 @@ def create_session(
                 )
             session = _cpu_session(ort, model_path, threads)
             choice = PrecisionChoice("float32", model_path, f"auto: {problem}; make it again")
+        elif precision == "auto" and cpu_flags is None:  # this CPU: measure, don't assume
+            session, choice = _measured_choice(ort, session, choice, model_path, threads)
     report = ProviderReport(device, "CPU", reason)
     _report_precision(report, session, choice.path, choice.reason, choice.precision)
     return session, report
+
+
+def _measured_choice(
+    ort: Any, int8_session: Any, choice: PrecisionChoice, model_path: str, threads: int
+) -> tuple[Any, PrecisionChoice]:
+    """Keep the int8 copy only where it measured faster than float32 here (core.precision_probe)."""
+    opened: list[Any] = []
+
+    def open_float32() -> Any:
+        opened.append(_cpu_session(ort, model_path, threads))
+        return opened[-1]
+
+    bands = int8_session.get_inputs()[0].shape[1]
+    bands = bands if isinstance(bands, int) else 3
+    verdict = measured_precision(model_path, int8_session, open_float32, threads, bands)
+    feature = int8_feature(read_cpu_flags()) or "no 8-bit dot-product flags"
+    if verdict.precision == "int8":
+        return int8_session, PrecisionChoice("int8", choice.path, verdict.reason(feature))
+    session = opened[-1] if opened else _cpu_session(ort, model_path, threads)
+    return session, PrecisionChoice("float32", model_path, verdict.reason(feature))
 
 
 def _cpu_session(ort: Any, path: str, threads: int) -> Any:

@@ -92,7 +92,7 @@ def average(
         "epoch": last.get("epoch"),
         "step": last.get("step"),
         "training": last.get("training", {}),
-        "metrics": {k: v for k, v in scores.items() if k != "per_source"},
+        "metrics": {k: v for k, v in scores.items() if k not in ("per_source", "per_source_best")},
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

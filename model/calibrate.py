@@ -10,7 +10,9 @@ area (0..200 m²) as the plugin would apply them: pixels at or above the thresho
 pixel IoU and object F1 (objects matched one-to-one at IoU >= 0.5, as ``landslides:evaluate``
 does) is stored in the checkpoint with the scores; ``model.export`` writes both into the ONNX
 metadata, and the plugin uses them unless the user sets their own. Only the validation split is
-used: the data owners' held-back evaluation part is never seen.
+used (of a run trained with ``--score-sources``, only those sources': a source held out whole
+for the generalisation score takes no part): the data owners' held-back evaluation part is never
+seen.
 
 Areas are converted to pixels with the training data's ground sampling distance (``gsd_m`` of the
 checkpoint, 0.5 m for the shipped model): the tile sources carry no georeferencing.
@@ -52,7 +54,8 @@ def score_pair(
         objects.add(pred, truth, scene.ignore)
     scores: dict[str, Any] = {**pixels.scores(), **objects.scores()}
     per_source = {k: v.scores() for k, v in by_source.items()}
-    scores["iou_mean_sources"] = float(np.mean([v["iou"] for v in per_source.values()]))
+    with_slides = [per_source[k]["iou"] for k, v in by_source.items() if v.tp + v.fn > 0]  # not negatives
+    scores["iou_mean_sources"] = float(np.mean(with_slides)) if with_slides else 0.0
     scores["objective"] = 0.5 * (scores["iou"] + scores["object_f1"])
     scores["per_source"] = per_source
     return scores
@@ -78,8 +81,11 @@ def calibrate(checkpoint: str | Path, threads: int = 0) -> dict[str, Any]:
     net, ckpt = load_checkpoint(checkpoint)
     args = ckpt["meta"]["args"]
     split = load_data(args)
-    probs = [predict_scene(net, s, args["val_tile"], torch.device("cpu")) for s in split.val]
-    threshold, min_area, table = calibrate_scenes(probs, split.val, float(ckpt["meta"].get("gsd_m", 0.0)))
+    # Only the sources the run was scored on choose the pair: a source held out whole stays unseen.
+    chosen_from = args.get("score_sources") or []
+    scenes = [s for s in split.val if not chosen_from or s.source in chosen_from]
+    probs = [predict_scene(net, s, args["val_tile"], torch.device("cpu")) for s in scenes]
+    threshold, min_area, table = calibrate_scenes(probs, scenes, float(ckpt["meta"].get("gsd_m", 0.0)))
     chosen = table[f"{threshold}/{min_area:g}"]
     ckpt["threshold"] = threshold
     ckpt["min_area_m2"] = min_area

@@ -34,7 +34,8 @@ class Confusion:
         return self
 
     def scores(self) -> dict[str, float]:
-        """iou, precision, recall, f1 in [0, 1]; a ratio with nothing to count is 0."""
+        """iou, precision, recall, f1 and the false-positive rate (of the background pixels, the one
+        score of a source without landslides) in [0, 1]; a ratio with nothing to count is 0."""
 
         def ratio(a: int, b: int) -> float:
             return a / b if b else 0.0
@@ -47,6 +48,7 @@ class Confusion:
             "precision": precision,
             "recall": recall,
             "f1": f1,
+            "fp_rate": ratio(self.fp, self.fp + self.tn),
         }
 
 

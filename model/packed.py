@@ -52,7 +52,10 @@ def _scene_bytes(scene: Scene) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(
             f"{scene.name}: only 8-bit imagery (0..255) can be packed; train from the files instead"
         )
-    raw = np.rint((scene.image.astype(np.float32) + 0.5) * 255.0).clip(0, 255).astype(np.uint8)
+    if scene.image.dtype == np.uint8:  # stored raw already
+        raw = scene.image
+    else:
+        raw = np.rint((scene.image.astype(np.float32) + 0.5) * 255.0).clip(0, 255).astype(np.uint8)
     hwc = np.ascontiguousarray(np.moveaxis(raw, 0, -1))
     image = _encode(hwc if hwc.shape[-1] in (3, 4) else hwc[..., 0], hwc.shape[-1] == 3)
     label = np.where(scene.ignore, IGNORED, scene.label).astype(np.uint8)
@@ -102,7 +105,7 @@ def load_packed(path: str | Path) -> tuple[list[Scene], list[Scene], list[dict[s
         for i, meta in enumerate(header["scenes"]):
             raw = _decode(data[f"image_{i}"])
             raw = raw[..., None] if raw.ndim == 2 else raw
-            image = (np.moveaxis(raw, -1, 0).astype(np.float32) / 255.0 - 0.5).astype(np.float16)
+            image = np.ascontiguousarray(np.moveaxis(raw, -1, 0))  # 8-bit, as model.data stores it
             plane = _decode(data[f"label_{i}"])
             ignore = plane == IGNORED
             label = (plane == 1).astype(np.uint8)

@@ -95,6 +95,16 @@ def normalise(raw: np.ndarray, valid: np.ndarray, lo: list[float], hi: list[floa
     return out
 
 
+def stored_image(raw: np.ndarray, valid: np.ndarray, lo: list[float], hi: list[float]) -> np.ndarray:
+    """A scene's image as model.data keeps it: raw uint8 (0 = no imagery) for 8-bit bands, which
+    normalise to the same numbers in half the memory of float16, else normalised float16."""
+    if all(v == 0.0 for v in lo) and all(v == 255.0 for v in hi):
+        image = np.clip(np.rint(raw), 0, 255).astype(np.uint8)
+        image[:, ~valid] = 0
+        return image
+    return normalise(raw, valid, lo, hi).astype(np.float16)
+
+
 def read_label_raster(path: str | Path, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(label, ignore) from a raster inventory: landslide where not zero, whatever the colour.
 
@@ -202,12 +212,13 @@ def load_orthophoto(
     ignore = ignore | ~image.valid
     label[ignore] = 0
     name = Path(image_path).stem
-    img = normalise(image.raw, image.valid, image.value_min, image.value_max)
     if terrain:
+        img = normalise(image.raw, image.valid, image.value_min, image.value_max)
         extra = elevation_channels(image_path, dsm or dsm_beside(image_path), list(terrain))
         extra[:, ~image.valid] = NODATA_FILL  # the engine fills every channel of a pixel without imagery
-        img = np.concatenate([img, extra])
-    img = img.astype(np.float16)
+        img = np.concatenate([img, extra]).astype(np.float16)
+    else:
+        img = stored_image(image.raw, image.valid, image.value_min, image.value_max)
     return Scene(name, source or name, img, label, ignore, image.value_min, image.value_max, image.gsd_m)
 
 
@@ -234,7 +245,7 @@ def load_tile(image_path: Path, label_path: Path, source: str) -> Scene:
     label, ignore = read_label_raster(label_path, image.valid.shape)
     ignore |= ~image.valid
     label[ignore] = 0
-    img = normalise(image.raw, image.valid, image.value_min, image.value_max).astype(np.float16)
+    img = stored_image(image.raw, image.valid, image.value_min, image.value_max)
     return Scene(
         f"{source}/{image_path.stem}",
         source,

@@ -34,7 +34,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from model.data import NODATA_FILL, CropSampler, DataError, Scene, Split
+from model.data import BALANCES, NODATA_FILL, CropSampler, DataError, Scene, Split, normalised
 from model.init_weights import InitError, calibrate_batchnorm, load_initial, with_more_inputs
 from model.loader import batches
 from model.metrics import Confusion
@@ -133,9 +133,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument("--loss", choices=["bce", "bce+dice"], default="bce", help="[bce]")
     t.add_argument(
         "--balance",
-        choices=["equal", "pixels"],
+        choices=list(BALANCES),
         default="pixels",
-        help="draw each source equally often, or by its share of labelled pixels [pixels]",
+        help="draw each source equally often, by its share of labelled pixels, or by the square root of "
+        "that share [pixels]",
+    )
+    t.add_argument(
+        "--source-share",
+        action="append",
+        type=_share,
+        default=[],
+        metavar="NAME=FRACTION",
+        help="draw this source with a fixed probability (e.g. bijie_negatives=0.2); the others share "
+        "the rest by --balance; repeatable",
     )
     t.add_argument(
         "--centre-weights",
@@ -186,14 +196,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     t.add_argument(
         "--bf16",
         choices=["auto", "on", "off"],
-        default="off",
-        help="bfloat16 autocast for training steps (auto: where the CPU or GPU does bfloat16 natively); "
-        "off by default: on CPU its gradients were measured far from float32's (model/README.md) [off]",
+        default="auto",
+        help="bfloat16 autocast for training steps; auto: on a GPU with bfloat16 and a CPU with AMX-BF16 "
+        "tile units (3.2x the float32 steps there), off elsewhere (AVX512-BF16 alone paid 1.5-1.9x and "
+        "lost accuracy, model/README.md) [auto]",
     )
     t.add_argument(
         "--no-channels-last", action="store_true", help="keep NCHW memory layout (channels_last is faster)"
     )
     t.add_argument("--val-tile", type=int, default=512, help="tile size for validation inference [512]")
+    t.add_argument(
+        "--score-sources",
+        type=_names,
+        default=[],
+        metavar="NAMES",
+        help="pool the validation scores (and so --select) over these sources only, comma-separated, "
+        "e.g. the split a model is compared on; per-source scores are logged for all [all]",
+    )
     t.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its last.pt")
     t.add_argument(
         "--init",
@@ -237,6 +256,24 @@ def _channel_names(text: str) -> list[str]:
     return names
 
 
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give source names separated by commas")
+    return names
+
+
+def _share(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not name.strip() or not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=FRACTION, e.g. bijie_negatives=0.2")
+    return name.strip(), share
+
+
 def _three_floats(text: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
@@ -274,7 +311,7 @@ def predict_scene(net: DAUNet, scene: Scene, tile: int, device: torch.device) ->
     div = net.size_divisor
     ph, pw = -(-h // div) * div, -(-w // div) * div
     padded = np.full((c, ph, pw), NODATA_FILL, dtype=np.float32)
-    padded[:, :h, :w] = scene.image
+    padded[:, :h, :w] = normalised(scene.image)
     out = np.zeros((ph, pw), dtype=np.float32)
     for y in range(0, ph, tile):
         for x in range(0, pw, tile):
@@ -285,9 +322,15 @@ def predict_scene(net: DAUNet, scene: Scene, tile: int, device: torch.device) ->
 
 
 def validate_thresholds(
-    net: DAUNet, scenes: list[Scene], tile: int, device: torch.device, thresholds: list[float]
+    net: DAUNet,
+    scenes: list[Scene],
+    tile: int,
+    device: torch.device,
+    thresholds: list[float],
+    score_sources: list[str] | None = None,
 ) -> dict[float, dict[str, Any]]:
-    """Validation scores at each threshold, predicting every scene once."""
+    """Validation scores at each threshold, predicting every scene once: pooled over the scenes of
+    ``score_sources`` (None: all), and per source for every source."""
     total = {t: Confusion() for t in thresholds}
     per_source: dict[float, dict[str, Confusion]] = {t: {} for t in thresholds}
     for scene in scenes:
@@ -295,15 +338,22 @@ def validate_thresholds(
         for t in thresholds:
             conf = Confusion()
             conf.add(prob >= t, scene.label == 1, scene.ignore)
-            total[t] += conf
+            if not score_sources or scene.source in score_sources:
+                total[t] += conf
             per_source[t].setdefault(scene.source, Confusion())
             per_source[t][scene.source] += conf
     results = {}
     for t in thresholds:
         by_source = {k: v.scores() for k, v in per_source[t].items()}
         # Pooled IoU is dominated by the source with the most validation pixels; the mean over sources
-        # weighs every domain (aerial, satellite, UAV orthophoto) equally and selects the best checkpoint.
-        mean_iou = float(np.mean([v["iou"] for v in by_source.values()]))
+        # weighs every domain (aerial, satellite, UAV orthophoto) equally. Sources without landslides
+        # (hard negatives) have no IoU: their score is the false-positive rate.
+        scored = [
+            by_source[k]["iou"]
+            for k, c in per_source[t].items()
+            if c.tp + c.fn > 0 and (not score_sources or k in score_sources)
+        ]
+        mean_iou = float(np.mean(scored)) if scored else 0.0
         results[t] = {**total[t].scores(), "iou_mean_sources": mean_iou, "per_source": by_source}
     return results
 
@@ -369,6 +419,7 @@ def make_sampler(
         balance=args["balance"],
         weights=tuple(args.get("centre_weights", (4.0, 2.0, 2.0)) if weights is None else weights),
         augment=args.get("augment", "mild"),  # checkpoints from before --augment: mild
+        shares=dict(args.get("source_share") or []),
     )
 
 
@@ -379,12 +430,15 @@ def all_finite(loss: torch.Tensor, net: torch.nn.Module) -> bool:
 
 
 def bf16_wanted(mode: str, device: torch.device) -> bool:
-    """bfloat16 autocast only where the hardware does it natively; emulated bfloat16 is slower."""
+    """bfloat16 autocast where it pays: GPUs with bfloat16, CPUs with AMX-BF16 (oneDNN's tile kernels;
+    the AVX512-BF16 dot products alone were measured not worth their accuracy cost)."""
     if mode != "auto":
         return mode == "on"
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    from core.precision import read_cpu_flags
+
+    return "amx_bf16" in read_cpu_flags() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def build_network(
@@ -539,7 +593,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         candidates = {"raw": net} if ema is None else {"raw": net, "ema": ema.module}
         validated = (
             {
-                name: summarise(validate_thresholds(m, split.val, args.val_tile, device, VAL_THRESHOLDS))
+                name: summarise(
+                    validate_thresholds(
+                        m, split.val, args.val_tile, device, VAL_THRESHOLDS, args.score_sources
+                    )
+                )
                 for name, m in candidates.items()
             }
             if split.val
@@ -647,6 +705,7 @@ def summarise(scores: dict[float, dict[str, Any]]) -> dict[str, Any]:
         "recall_best": scores[best_t]["recall"],
         "iou_mean_sources_best": scores[best_t]["iou_mean_sources"],
         "per_source": at_half["per_source"],
+        "per_source_best": scores[best_t]["per_source"],
     }
 
 
@@ -664,9 +723,11 @@ def _save(obj: dict[str, Any], path: Path) -> None:
 def _log(out: Path, row: dict[str, Any]) -> None:
     with open(out / "log.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
-    flat = {k: v for k, v in row.items() if k != "per_source"}
+    flat = {k: v for k, v in row.items() if k not in ("per_source", "per_source_best")}
     for src, sc in row.get("per_source", {}).items():
         flat.update({f"{src}_{k}": v for k, v in sc.items()})
+    for src, sc in row.get("per_source_best", {}).items():
+        flat.update({f"{src}_iou_best": sc["iou"], f"{src}_fp_rate_best": sc["fp_rate"]})
     path = out / "log.csv"
     new = not path.exists()
     with open(path, "a", newline="", encoding="utf-8") as f:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from core.model_metadata import parse_metadata
+from model.data import normalised
 from model.metrics import Confusion
 from model.readers import load_orthophoto
 
@@ -62,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     scene = load_orthophoto(args.image, args.inventory)
     w = scene.label.shape[1]
     block = scene.columns(round(w * (1 - args.east)), w, ":east")
-    no_imagery = (block.image == info.nodata_fill).all(axis=0) & block.ignore
+    image = normalised(block.image)
+    no_imagery = (image == info.nodata_fill).all(axis=0) & block.ignore
     session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
-    prob = predict(session, block.image.astype(np.float32), info.tile_size, info.size_divisor)
+    prob = predict(session, image, info.tile_size, info.size_divisor)
     pred = prob >= info.threshold
     truth = block.label == 1
     whole, edge = Confusion(), Confusion()
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, indent=1))
     if args.png:
-        _preview(args.png, block.image, truth, pred, block.ignore)
+        _preview(args.png, image, truth, pred, block.ignore)
     return 0
 
 

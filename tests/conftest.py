@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,3 +27,8 @@ if not _link.exists():
 for _path in (str(ROOT), str(PLUGINS_DIR)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
+
+# core.precision_probe caches its measured int8/float32 verdicts per CPU: tests (and the qgis_process
+# runs they start) keep theirs in a throw-away folder, never in the user's cache.
+if "LANDSLIDES_CACHE_DIR" not in os.environ:
+    os.environ["LANDSLIDES_CACHE_DIR"] = tempfile.mkdtemp(prefix="landslides-test-cache-")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from model.data import NODATA_FILL, CropSampler, DataError
+from model.data import NODATA_FILL, CropSampler, DataError, normalised
 from model.metrics import Confusion
 from model.readers import load_orthophoto, load_tile, tile_pairs
 from model.sources import licence_of, load_split
@@ -81,8 +81,10 @@ def test_orthophoto_with_mask_band_and_polygon_inventory(ortho) -> None:
     no_imagery[:, :NO_IMAGERY_COLS] = True
     np.testing.assert_array_equal(scene.ignore, no_imagery)
     np.testing.assert_array_equal(scene.label, _expected_label())
-    assert np.all(scene.image[:, no_imagery] == NODATA_FILL)
-    assert np.allclose(scene.image[:, scene.label == 1], INSIDE / 255 - 0.5, atol=1e-3)
+    assert scene.image.dtype == np.uint8  # 8-bit bands are kept raw: half the memory of float16
+    image = normalised(scene.image)
+    assert np.all(image[:, no_imagery] == NODATA_FILL)
+    assert np.allclose(image[:, scene.label == 1], INSIDE / 255 - 0.5, atol=1e-6)
     assert scene.value_max == [255.0] * 3 and scene.gsd_m == pytest.approx(0.5)
 
 
