@@ -31,7 +31,7 @@ def cache(tmp_path, monkeypatch):
 
 def test_first_auto_run_measures_and_caches_the_verdict(pair, cache):
     model, copy = pair
-    session, report = create_session(str(model), "cpu", 1, "auto")
+    _session, report = create_session(str(model), "cpu", 1, "auto")
     assert report.precision in ("int8", "float32") and "measured" in report.precision_reason
     record = next(iter(json.loads(cache.read_text()).values()))
     assert record["precision"] == report.precision and record["float32_s"] > 0 and record["int8_s"] > 0
@@ -43,7 +43,7 @@ def test_first_auto_run_measures_and_caches_the_verdict(pair, cache):
 
 
 def test_int8_is_kept_only_where_it_pays(pair, cache):
-    model, copy = pair
+    model, _copy = pair
     int8_session, _ = create_session(str(model), "cpu", 1, "int8")
     opened = []
 
