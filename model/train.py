@@ -471,6 +471,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     bands = split.train[0].image.shape[0]
     if any(s.image.shape[0] != bands for s in split.train + split.val):
         raise DataError("all sources must have the same number of bands")
+    unknown = sorted(set(args.score_sources) - {s["name"] for s in split.sources})
+    if unknown:
+        raise DataError(
+            f"--score-sources names {', '.join(unknown)}, not a source of this run "
+            f"({', '.join(s['name'] for s in split.sources)})"
+        )
     gsds = [s.gsd_m for s in split.train if s.gsd_m > 0]
     print(
         f"data: {len(split.train)} training scenes, {len(split.val)} validation scenes from "

@@ -210,3 +210,27 @@ def test_confusion_scores() -> None:
     s = conf.scores()
     assert s["iou"] == pytest.approx(0.5) and s["precision"] == pytest.approx(2 / 3)
     assert s["recall"] == pytest.approx(2 / 3) and s["f1"] == pytest.approx(2 / 3)
+
+
+def test_source_shares_fixed_and_by_square_root() -> None:
+    from model.data import source_shares
+
+    pixels = {"a": 400.0, "b": 100.0, "neg": 10_000.0}
+    p = source_shares(["a", "b", "neg"], pixels, "sqrt", {"neg": 0.2})
+    assert p == pytest.approx([0.8 * 20 / 30, 0.8 * 10 / 30, 0.2])
+    assert source_shares(["a", "b"], pixels, "pixels", {}) == pytest.approx([0.8, 0.2])
+    assert source_shares(["a", "b"], pixels, "equal", {}) == pytest.approx([0.5, 0.5])
+    with pytest.raises(DataError, match="not a training source"):
+        source_shares(["a", "b"], pixels, "sqrt", {"c": 0.1})
+    with pytest.raises(DataError, match="leave a share"):
+        source_shares(["a", "b"], pixels, "sqrt", {"a": 1.0})
+
+
+def test_negatives_are_scored_by_their_false_positive_rate() -> None:
+    conf = Confusion()
+    truth = np.zeros((10, 10), bool)
+    pred = np.zeros((10, 10), bool)
+    pred[:2] = True
+    conf.add(pred, truth)
+    scores = conf.scores()
+    assert scores["iou"] == 0.0 and scores["fp_rate"] == pytest.approx(0.2)

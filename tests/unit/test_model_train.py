@@ -118,3 +118,27 @@ def test_calibration_grid_scores_the_plugins_post_processing() -> None:
     assert score_pair([prob], [scene], 0.8, 0)["object_precision"] == 1.0  # the speck is under 0.8
     threshold, min_area, _ = calibrate_scenes([prob], [scene], gsd_m=0.5)
     assert threshold <= 0.85 and min_area >= 1.0
+
+
+def test_score_sources_pool_the_selection_and_the_calibration(tmp_path, capsys) -> None:
+    """Two sources; the run is scored (and calibrated) on one, the other is logged per source only."""
+    from tests.fixtures import int8_models
+
+    data = int8_models.training_data(tmp_path / "data")
+    out = tmp_path / "run"
+    base = [
+        "--tiles", str(data / "tiles"),
+        "--ortho", str(data / "ortho" / "scene_rgb.tif"), str(data / "ortho" / "scene_label.tif"),
+        "--width", "2", "--depth", "2", "--crop", "32", "--batch", "2", "--epochs", "1",
+        "--steps-per-epoch", "2", "--threads", "1", "--no-progress", "--val-tile", "64",
+    ]  # fmt: skip
+    assert main([*base, "--score-sources", "ortho", "--out", str(out)]) == 0
+    row = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert set(row["per_source"]) == {"tiles", "ortho"}
+    assert row["iou"] == row["per_source"]["ortho"]["iou"]  # pooled over 'ortho' alone
+    assert row["iou_mean_sources"] == row["per_source"]["ortho"]["iou"]
+    result = calibrate(out / "best.pt")
+    assert set(result["per_source"]) == {"ortho"}  # the unscored source chose nothing
+    # A name that is not a source of the run is refused with the names that are.
+    assert main([*base, "--score-sources", "orto", "--out", str(tmp_path / "bad")]) == 2
+    assert "orto" in capsys.readouterr().err
