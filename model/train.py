@@ -213,7 +213,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pool the validation scores (and so --select) over these sources only, comma-separated, "
         "e.g. the split a model is compared on; per-source scores are logged for all [all]",
     )
-    t.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its last.pt")
+    t.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue an interrupted run from its last.pt; --minutes is the whole run's budget, "
+        "the minutes before the interruption included",
+    )
     t.add_argument(
         "--init",
         metavar="MODEL",
@@ -444,7 +449,11 @@ def bf16_wanted(mode: str, device: torch.device) -> bool:
 def build_network(
     args: argparse.Namespace, bands: int, device: torch.device
 ) -> tuple[DAUNet, dict[str, Any]]:
-    """A fresh network, or the ``--init`` model's (its variant, width and depth override the arguments)."""
+    """A fresh network, or the ``--init``/``--resume`` model's (its variant, width and depth override the
+    arguments)."""
+    if args.resume:  # the interrupted run's architecture, whatever this command line says
+        meta = torch.load(args.resume, map_location="cpu", weights_only=False)["meta"]
+        args.variant, args.width, args.depth = meta["variant"], meta["width"], meta["depth"]
     if not args.init:
         return build_model(args.variant, bands, args.width, args.depth).to(device), {}
     net, init = load_initial(args.init)
@@ -511,6 +520,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         epoch, step, best_score, history = ckpt["epoch"], ckpt["step"], ckpt["best_iou"], ckpt["history"]
         prior = dict(ckpt["meta"].get("prior_training", {}))
         torch.manual_seed(args.seed + step)
+        # --minutes is the whole run's budget: the learning-rate schedule and the stop go on from
+        # where the interrupted run was instead of starting a new cosine cycle.
+        started -= 60.0 * float(history[-1]["minutes"]) if history else 0.0
         print(f"resumed from {args.resume} at epoch {epoch}, step {step}", flush=True)
     use_bf16 = bf16_wanted(args.bf16, device)
 

@@ -15,7 +15,7 @@ from core.model_metadata import METADATA_KEY
 from model.calibrate import MIN_AREAS_M2, THRESHOLDS, calibrate, calibrate_scenes, score_pair
 from model.data import Scene
 from model.export import export
-from model.train import main, masked_loss
+from model.train import main, masked_loss, parse_args, train
 from tests.unit.test_model_data import _write_orthophoto, _write_polygons
 
 torch.set_num_threads(1)
@@ -63,10 +63,20 @@ def test_training_run_writes_checkpoints_and_logs(tmp_path) -> None:
     assert ckpt["step"] == 4 and ckpt["meta"]["variant"] == "DA-U-Net"
     # resume continues counting from the checkpoint
     assert main(["--ortho", str(image), str(polygons), "--ortho-holdout", "0.3", "--holdout-gap", "8",
-                 "--width", "2", "--depth", "2", "--crop", "32", "--batch", "2", "--epochs", "3",
+                 "--width", "3", "--depth", "2", "--crop", "32", "--batch", "2", "--epochs", "3",
                  "--steps-per-epoch", "2", "--threads", "1", "--no-progress", "--val-tile", "64",
                  "--resume", str(out / "last.pt"), "--out", str(out)]) == 0  # fmt: skip
-    assert torch.load(out / "last.pt", weights_only=False)["step"] == 6
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == 6  # with the run's width, not 3
+    # --minutes counts the minutes before the interruption: a spent budget trains no further step
+    ckpt = torch.load(out / "last.pt", weights_only=False)
+    ckpt["history"][-1]["minutes"] = 10.0
+    torch.save(ckpt, out / "spent.pt")
+    done = train(parse_args(["--ortho", str(image), str(polygons), "--ortho-holdout", "0.3",
+                             "--holdout-gap", "8", "--width", "2", "--depth", "2", "--crop", "32",
+                             "--batch", "2", "--epochs", "5", "--steps-per-epoch", "2", "--threads", "1",
+                             "--no-progress", "--val-tile", "64", "--minutes", "10.2",
+                             "--resume", str(out / "spent.pt"), "--out", str(out)]))  # fmt: skip
+    assert done["steps"] == 6 and done["minutes"] >= 10.0
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys) -> None:
