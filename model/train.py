@@ -449,11 +449,7 @@ def bf16_wanted(mode: str, device: torch.device) -> bool:
 def build_network(
     args: argparse.Namespace, bands: int, device: torch.device
 ) -> tuple[DAUNet, dict[str, Any]]:
-    """A fresh network, or the ``--init``/``--resume`` model's (its variant, width and depth override the
-    arguments)."""
-    if args.resume:  # the interrupted run's architecture, whatever this command line says
-        meta = torch.load(args.resume, map_location="cpu", weights_only=False)["meta"]
-        args.variant, args.width, args.depth = meta["variant"], meta["width"], meta["depth"]
+    """A fresh network, or the ``--init`` model's (its variant, width and depth override the arguments)."""
     if not args.init:
         return build_model(args.variant, bands, args.width, args.depth).to(device), {}
     net, init = load_initial(args.init)
@@ -493,6 +489,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
 
+    ckpt = torch.load(args.resume, map_location=device, weights_only=False) if args.resume else None
+    if ckpt is not None:  # the interrupted run's architecture, whatever this command line says
+        run = ckpt["meta"]
+        args.variant, args.width, args.depth = run["variant"], run["width"], run["depth"]
     net, init = build_network(args, bands, device)
     sampler = make_sampler(split.train, vars(args), args.seed)
     if init.get("folded"):
@@ -511,8 +511,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     )
     epoch, step, best_score, history = 0, 0, -1.0, []
     prior = dict(init.get("training", {}))
-    if args.resume:
-        ckpt = torch.load(args.resume, map_location=device, weights_only=False)
+    if ckpt is not None:
         net.load_state_dict(ckpt.get("train_model", ckpt["model"]))
         opt.load_state_dict(ckpt["optimizer"])
         if ema is not None and "ema_model" in ckpt:

@@ -248,7 +248,7 @@ def quantize(
     method: str = "minmax",
     keep_float_head: bool = True,
     activations: str = "uint8",
-    pad_multiple: int = 0,
+    pad_multiple: int = PAD_MULTIPLE,
 ) -> dict[str, Any]:
     """Write the int8 copy of ``model_path`` to ``out_path`` (atomically); returns its record."""
     import onnx
