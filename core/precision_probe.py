@@ -2,12 +2,13 @@
 """``PRECISION=auto`` measured on this CPU, not assumed from its flags.
 
 Whether a model's int8 copy beats its float32 file depends on the CPU *and* the model: on an Intel
-Xeon with AMX the width-12 model ran int8 only 1.25x as fast as float32 (its 12-channel layers suit
-the 8-bit kernels badly), a width-16 model 1.73x; on CPUs without VNNI int8 is slower
-(bench/README.md). So the first time ``auto`` would take a copy on a CPU, both files run the same
+Xeon with AMX the width-12 model's int8 copy ran only 1.25x as fast as float32 until its channels
+were padded to multiples of 16 (1.85x since), a width-16 model 1.73x; on CPUs without VNNI int8 is
+slower (bench/README.md). So the first time ``auto`` would take a copy on a CPU, both files run the same
 small tile a few times and the faster one is kept, int8 only where it is at least
-:data:`MIN_SPEEDUP` as fast (it may cost a little accuracy). The verdict is cached per model file
-(SHA-256), CPU (model name and flags) and thread count in ``precision.json`` under the cache folder
+:data:`MIN_SPEEDUP` as fast (it may cost a little accuracy). The verdict is cached per pair of files
+(both SHA-256: an int8 copy made again, e.g. padded, is measured again), CPU (model name and flags)
+and thread count in ``precision.json`` under the cache folder
 (``$LANDSLIDES_CACHE_DIR``, else ``$XDG_CACHE_HOME/landslide_detector``, else
 ``~/.cache/landslide_detector``), so later runs only read it; a folder that cannot be written just
 means measuring again.
@@ -72,8 +73,9 @@ def cpu_key() -> str:
     return f"{name} [{flags}]"
 
 
-def _key(model_path: str, threads: int) -> str:
-    return f"{file_sha256(model_path)[:16]}|{cpu_key()}|threads={threads}"
+def _key(model_path: str, int8_path: str, threads: int) -> str:
+    files = f"{file_sha256(model_path)[:16]}+{file_sha256(int8_path)[:16]}"
+    return f"{files}|{cpu_key()}|threads={threads}"
 
 
 def _load() -> dict[str, Any]:
@@ -115,6 +117,7 @@ def seconds_per_run(session: Any, bands: int) -> float:
 
 def measured_precision(
     model_path: str,
+    int8_path: str,
     int8_session: Any,
     open_float32: Callable[[], Any],
     threads: int,
@@ -122,7 +125,7 @@ def measured_precision(
     timer: Callable[[Any, int], float] = seconds_per_run,
 ) -> Verdict:
     """int8 or float32 for this model on this CPU: cached, or measured now (``timer``: tests)."""
-    key = _key(model_path, threads)
+    key = _key(model_path, int8_path, threads)
     record = _load().get(key)
     if isinstance(record, dict) and record.get("precision") in ("int8", "float32"):
         return Verdict(record["precision"], float(record.get("speedup", 0.0)), cached=True)
@@ -139,6 +142,7 @@ def measured_precision(
             "int8_s": round(int8_s, 5),
             "tile": PROBE_SIZE,
             "model": os.path.basename(model_path),
+            "int8_model": os.path.basename(int8_path),
         },
     )
     return Verdict(precision, speedup, cached=False)

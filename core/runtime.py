@@ -315,7 +315,7 @@ def _measured_choice(
 
     bands = int8_session.get_inputs()[0].shape[1]
     bands = bands if isinstance(bands, int) else 3
-    verdict = measured_precision(model_path, int8_session, open_float32, threads, bands)
+    verdict = measured_precision(model_path, choice.path, int8_session, open_float32, threads, bands)
     feature = int8_feature(read_cpu_flags()) or "no 8-bit dot-product flags"
     if verdict.precision == "int8":
         return int8_session, PrecisionChoice("int8", choice.path, verdict.reason(feature))

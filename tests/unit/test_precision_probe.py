@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import onnx
 import pytest
 
 from core import precision_probe
@@ -43,7 +44,7 @@ def test_first_auto_run_measures_and_caches_the_verdict(pair, cache):
 
 
 def test_int8_is_kept_only_where_it_pays(pair, cache):
-    model, _copy = pair
+    model, copy = pair
     int8_session, _ = create_session(str(model), "cpu", 1, "int8")
     opened = []
 
@@ -54,7 +55,9 @@ def test_int8_is_kept_only_where_it_pays(pair, cache):
     def timer(session, bands):  # float32 1.0 s, int8 0.95 s: not worth the accuracy it may cost
         return 1.0 if session in opened else 0.95
 
-    verdict = precision_probe.measured_precision(str(model), int8_session, open_float32, 1, 3, timer)
+    verdict = precision_probe.measured_precision(
+        str(model), str(copy), int8_session, open_float32, 1, 3, timer
+    )
     assert (verdict.precision, verdict.cached) == ("float32", False)
     assert verdict.speedup == pytest.approx(1.0 / 0.95)
     assert "only 1.05x" in verdict.reason("AMX") and "float32 runs" in verdict.reason("AMX")
@@ -64,16 +67,35 @@ def test_int8_is_kept_only_where_it_pays(pair, cache):
     assert "measured earlier only 1.05x" in report.precision_reason
 
 
+def _measure(model, copy, int8_session, threads=1):
+    return precision_probe.measured_precision(
+        str(model), str(copy), int8_session, lambda: None, threads, 3, lambda s, b: 2.0 if s is None else 1.0
+    )
+
+
 def test_verdicts_are_per_model_file_and_threads(pair, cache):
-    model, _copy = pair
+    model, copy = pair
     int8_session, _ = create_session(str(model), "cpu", 1, "int8")
     for threads in (1, 2):
-        precision_probe.measured_precision(
-            str(model), int8_session, lambda: None, threads, 3, lambda s, b: 2.0 if s is None else 1.0
-        )
+        _measure(model, copy, int8_session, threads)
     keys = list(json.loads(cache.read_text()))
     assert len(keys) == 2 and {k.rsplit("=", 1)[1] for k in keys} == {"1", "2"}
     assert all(k.startswith(precision_probe.file_sha256(str(model))[:16]) for k in keys)
+
+
+def test_an_int8_copy_made_again_is_measured_again(pair, cache, tmp_path):
+    # The float32 file stays; only its int8 copy changes (re-quantised, e.g. padded): the verdict of
+    # the old copy must not be read for the new one.
+    model, copy = pair
+    int8_session, _ = create_session(str(model), "cpu", 1, "int8")
+    assert not _measure(model, copy, int8_session).cached
+    assert _measure(model, copy, int8_session).cached
+    remade = onnx.load(str(copy))
+    onnx.helper.set_model_props(remade, {"made": "again"})
+    other = tmp_path / "conv.int8.onnx"
+    onnx.save(remade, str(other))
+    assert not _measure(model, other, int8_session).cached
+    assert len(json.loads(cache.read_text())) == 2
 
 
 def test_an_unwritable_cache_only_means_measuring_again(pair, tmp_path, monkeypatch):
