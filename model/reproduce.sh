@@ -50,6 +50,7 @@ fi
   --minutes "${LAST_MINUTES:-56}" --seed 1 --threads 2 --bf16 off --no-progress --out "$RUNS/daunet_c256_s3" \
   > "$RUNS/daunet_c256_s3.log" 2>&1
 "$PY" -m model.calibrate "$RUNS/daunet_c256_s3/best.pt"
+cp resources/model/landslide_daunet.onnx "$RUNS/previous.onnx"  # for the comparison per source below
 "$PY" -m model.export "$RUNS/daunet_c256_s3/best.pt" resources/model/landslide_daunet.onnx
 "$PY" -m model.export "$RUNS/daunet_c256_s3/best.pt" "$RUNS/daunet_c256_s3/weights.pt"
 for scene in A B; do
@@ -59,3 +60,6 @@ done
 # The int8 copy PRECISION auto runs on VNNI/AMX CPUs, and its validation check (<= 1 point of IoU).
 "$PY" tools/quantize_int8.py resources/model/landslide_daunet.onnx --data "$DATA"
 "$PY" -m bench.int8_quality
+# Per source against the model it replaces, each at its own threshold.
+"$PY" -m model.compare "$RUNS/previous.onnx" resources/model/landslide_daunet.onnx --data "$DATA" \
+  --out "$RUNS/compare.json"
